@@ -1,0 +1,245 @@
+"""The process skeleton every service runs in.
+
+It owns settings, logging, Redis, the gRPC server (with health, metrics and
+auth interceptors), the HTTP side (/metrics, /healthz and service routes),
+background tasks, a dependency monitor that drives grpc.health.v1, and a
+graceful shutdown on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+
+import grpc
+from aiohttp import web
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from itm.runtime import kafka_compat, metrics
+from itm.runtime.auth import PUBLIC_METHOD_PREFIXES, AuthError, current_identity, identity_from_metadata
+from itm.runtime.logs import configure_logging
+from itm.runtime.redisx import connect
+from itm.runtime.settings import Settings, load_settings
+from itm.runtime.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def _wrap(handler: grpc.RpcMethodHandler, method: str, service: str, settings: Settings):
+    """Wrap a method handler with authentication and metrics, in the handler's own task."""
+    public = method.startswith(PUBLIC_METHOD_PREFIXES)
+    short = method.rsplit("/", 1)[-1]
+
+    async def authenticate(context) -> bool:
+        if public or not settings.auth_required:
+            return True
+        try:
+            current_identity.set(identity_from_metadata(settings, context.invocation_metadata()))
+            return True
+        except AuthError as exc:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+            return False
+
+    def record(context, started):
+        code = context.code() if hasattr(context, "code") else None
+        name = (code or grpc.StatusCode.OK).name if not isinstance(code, int) else str(code)
+        metrics.GRPC_REQUESTS.labels(service, short, name).inc()
+        metrics.GRPC_LATENCY.labels(service, short).observe(time.perf_counter() - started)
+
+    if handler.unary_unary:
+        inner = handler.unary_unary
+
+        async def unary_unary(request, context):
+            started = time.perf_counter()
+            try:
+                await authenticate(context)
+                return await inner(request, context)
+            finally:
+                record(context, started)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary_unary, handler.request_deserializer, handler.response_serializer
+        )
+    if handler.unary_stream:
+        inner_stream = handler.unary_stream
+
+        async def unary_stream(request, context):
+            started = time.perf_counter()
+            try:
+                await authenticate(context)
+                async for item in inner_stream(request, context):
+                    yield item
+            finally:
+                record(context, started)
+
+        return grpc.unary_stream_rpc_method_handler(
+            unary_stream, handler.request_deserializer, handler.response_serializer
+        )
+    return handler
+
+
+class _Interceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, service: str, settings: Settings):
+        self.service = service
+        self.settings = settings
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        return _wrap(handler, details.method, self.service, self.settings)
+
+
+Check = Callable[[], Awaitable[bool]]
+
+
+class Service:
+    """One ITM process. Subclass or compose: register servicers, tasks, checks."""
+
+    def __init__(self, name: str, settings: Settings | None = None):
+        self.name = name
+        self.settings = settings or load_settings(service=name)
+        configure_logging(name, self.settings.log_level, self.settings.log_format)
+        kafka_compat.install()  # Tansu's ListOffsets(latest) answer; harmless on Kafka
+        metrics.BUILD_INFO.info({"service": name, "version": "0.1.0", "scoring_version": str(self.settings.scoring_version)})
+        # grpc.aio binds to the loop current at construction: the process owns one loop
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.redis = connect(self.settings.redis_url)
+        self.grpc = grpc.aio.server(interceptors=[_Interceptor(name, self.settings)])
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        self.http = web.Application()
+        self.http.router.add_get("/metrics", self._metrics)
+        self.http.router.add_get("/healthz", self._healthz)
+        self.checks: dict[str, Check] = {"redis": self._redis_ok}
+        self.required: set[str] = {"redis"}
+        self.tasks: list[Callable[[], Awaitable[None]]] = []
+        self.on_shutdown: list[Callable[[], Awaitable[None]]] = []
+        self.dependency_state: dict[str, bool] = {}
+        self._stopping = asyncio.Event()
+        self.topics_ready = asyncio.Event()
+        self.add_task(self._ensure_topics_forever)
+
+    # -- composition -----------------------------------------------------------
+    def add_task(self, fn: Callable[[], Awaitable[None]]) -> None:
+        self.tasks.append(fn)
+
+    def add_check(self, name: str, fn: Check, required: bool = False) -> None:
+        """A dependency check; required ones decide SERVING for the whole service."""
+        self.checks[name] = fn
+        if required:
+            self.required.add(name)
+
+    async def _redis_ok(self) -> bool:
+        return bool(await asyncio.wait_for(self.redis.ping(), 2))
+
+    @property
+    def healthy(self) -> bool:
+        return all(self.dependency_state.get(n, False) for n in self.required)
+
+    # -- HTTP ----------------------------------------------------------------------
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        body = {"service": self.name, "healthy": self.healthy, "dependencies": self.dependency_state}
+        return web.json_response(body, status=200 if self.healthy else 503)
+
+    # -- lifecycle -------------------------------------------------------------
+    async def _monitor(self) -> None:
+        while True:
+            for name, check in self.checks.items():
+                try:
+                    ok = bool(await asyncio.wait_for(check(), 3))
+                except Exception:  # noqa: BLE001 - a failing check is a down dependency
+                    ok = False
+                if self.dependency_state.get(name) != ok:
+                    log.info("dependency state", extra={"dependency": name, "up": ok})
+                self.dependency_state[name] = ok
+                metrics.DEPENDENCY_UP.labels(name).set(1 if ok else 0)
+                await self.health.set(f"itm.{name}", SERVING if ok else NOT_SERVING)
+            await self.health.set("", SERVING if self.healthy else NOT_SERVING)
+            await self.health.set(self.name, SERVING if self.healthy else NOT_SERVING)
+            await asyncio.sleep(1)
+
+    async def _ensure_topics_forever(self) -> None:
+        """Create the registry's topics, retrying while the broker is away."""
+        delay = 0.2
+        while True:
+            try:
+                await ensure_topics(self.settings.kafka_bootstrap, self.settings.topic_prefix)
+                self.topics_ready.set()
+                return
+            except Exception as exc:  # noqa: BLE001
+                log.warning("cannot create topics yet; retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.retry_max_backoff_s)
+
+    def add_consumer(self, consumer) -> None:
+        """Run an IdempotentConsumer once the topics exist; close it on shutdown."""
+
+        async def run_consumer():
+            await self.topics_ready.wait()
+            await consumer.run()
+
+        run_consumer.__name__ = f"consumer:{consumer.name}"
+        self.add_task(run_consumer)
+        self.on_shutdown.append(consumer.close)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        await self.health.set("", NOT_SERVING)
+        addr = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
+        self.grpc.add_insecure_port(addr)
+        await self.grpc.start()
+        runner = web.AppRunner(self.http, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.http_host, self.settings.http_port)
+        await site.start()
+        log.info("started", extra={"grpc": addr, "http": f"{self.settings.http_host}:{self.settings.http_port}"})
+        running = [asyncio.create_task(self._monitor(), name="monitor")]
+        running += [asyncio.create_task(self._supervise(fn), name=getattr(fn, "__name__", "task")) for fn in self.tasks]
+        await self._stopping.wait()
+        log.info("stopping")
+        await self.health.enter_graceful_shutdown()
+        await self.grpc.stop(grace=5)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        for fn in self.on_shutdown:
+            try:
+                await fn()
+            except Exception:  # noqa: BLE001
+                log.exception("shutdown hook failed")
+        await runner.cleanup()
+        await self.redis.aclose()
+        log.info("stopped")
+
+    async def _supervise(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run a background task forever, restarting it after a crash."""
+        while True:
+            try:
+                await fn()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                log.exception("background task crashed; restarting in 1s", extra={"task": getattr(fn, "__name__", "")})
+                await asyncio.sleep(1)
+
+    def main(self) -> None:
+        try:
+            self.loop.run_until_complete(self.run())
+        finally:
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()

@@ -1,0 +1,99 @@
+"""Settings for every ITM process, read from ``ITM_*`` environment variables.
+
+A bad value stops the process at start-up with a message naming the variable
+and what it expects (``load_settings``), never later at first use.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ITM_", extra="ignore")
+
+    service: str = Field("itm", description="name of this service, for logs, metrics and client ids")
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="comma-separated host:port list")
+    redis_url: str = Field("redis://127.0.0.1:6379/0")
+    topic_prefix: str = Field("", description="prefix for every topic and consumer group (test isolation)")
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = Field(50051, ge=0, le=65535)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=0, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    data_dir: str = Field(".itm/data", description="local state (faust tables) for this process")
+
+    # identity (issue 6 replaces the shared secret with OIDC/JWKS in production)
+    token_secret: str = Field("itm-dev-secret-change-me-0123456789abcdef", min_length=32)
+    token_issuer: str = "itm"
+    token_audience: str = "itm"
+    auth_required: bool = True
+
+    # outbox relay
+    outbox_batch: int = Field(200, ge=1, le=10_000)
+    outbox_block_ms: int = Field(50, ge=1, le=60_000, description="how long the relay waits for new entries")
+    kafka_request_timeout_ms: int = Field(10_000, ge=1000)
+    retry_max_backoff_s: float = Field(5.0, gt=0)
+
+    # consumers
+    consumer_group_rebalance_timeout_ms: int = Field(6000, ge=1000)
+    consumer_session_timeout_ms: int = Field(6000, ge=1000)
+    consumer_max_attempts: int = Field(5, ge=1, description="attempts before an event is dead-lettered")
+
+    # match score (design brief): evidence factors and the default threshold
+    factor_verified: float = Field(1.0, ge=0, le=1)
+    factor_inferred: float = Field(0.8, ge=0, le=1)
+    factor_claimed: float = Field(0.5, ge=0, le=1)
+    factor_aspirational: float = Field(0.0, ge=0, le=1)
+    related_skill_cap: float = Field(0.5, ge=0, lt=1, description="max credit through a related skill")
+    default_threshold_percent: int = Field(80, ge=1, le=100)
+    scoring_version: int = Field(1, ge=1)
+
+    # notifier
+    inbox_max_len: int = Field(1000, ge=10)
+    client_buffer: int = Field(256, ge=1, description="per-connection queue before a client is told to resume")
+    public_base_url: str = "http://localhost:8080"
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap(cls, v: str) -> str:
+        for part in v.split(","):
+            host, _, port = part.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port...], got {part!r}")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, v: str) -> str:
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"expected a redis:// URL, got {v!r}")
+        return v
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def group(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def key(self, name: str) -> str:
+        """A Redis key in this deployment's namespace."""
+        return f"{self.topic_prefix}{name}"
+
+
+def load_settings(**overrides) -> Settings:
+    """Read settings; on a bad value print what to fix and exit with status 2."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = ["invalid ITM configuration:"]
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  ITM_{field.upper()}: {err['msg']} (got {err.get('input')!r})")
+        print("\n".join(lines), file=sys.stderr)
+        raise SystemExit(2) from None

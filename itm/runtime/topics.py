@@ -1,0 +1,117 @@
+"""The topic registry: every topic, its single writer, key, payload and partitions.
+
+Topics are facts, past tense. All are created up front (``ensure_topics``).
+Employee-keyed topics share one partition count so the matcher can join them
+partition by partition (co-partitioning).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+
+from itm.v1 import envelope_pb2, events_pb2
+
+log = logging.getLogger(__name__)
+
+EMPLOYEE_PARTITIONS = 4
+OPPORTUNITY_PARTITIONS = 2
+CATALOG_PARTITIONS = 1
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    writer: str
+    key: str  # what the record key is
+    payload: type[Message] | None  # None: carries envelopes of other topics unchanged
+    partitions: int
+    compacted: bool = False
+
+
+def _t(name, writer, key, payload, partitions):
+    return Topic(name, writer, key, payload, partitions)
+
+
+TOPICS: dict[str, Topic] = {
+    t.name: t
+    for t in [
+        _t("profile.employee-registered", "profile", "employee_id", events_pb2.EmployeeRegistered, EMPLOYEE_PARTITIONS),
+        _t("profile.employee-updated", "profile", "employee_id", events_pb2.EmployeeUpdated, EMPLOYEE_PARTITIONS),
+        _t("profile.skill-added", "profile", "employee_id", events_pb2.SkillAdded, EMPLOYEE_PARTITIONS),
+        _t("profile.skill-removed", "profile", "employee_id", events_pb2.SkillRemoved, EMPLOYEE_PARTITIONS),
+        _t("profile.skill-verified", "profile", "employee_id", events_pb2.SkillVerified, EMPLOYEE_PARTITIONS),
+        _t("profile.preferences-changed", "profile", "employee_id", events_pb2.PreferencesChanged, EMPLOYEE_PARTITIONS),
+        _t("profile.employee-erased", "profile", "employee_id", events_pb2.EmployeeErased, EMPLOYEE_PARTITIONS),
+        _t("opportunity.gig-posted", "opportunity", "opportunity_id", events_pb2.GigPosted, OPPORTUNITY_PARTITIONS),
+        _t("opportunity.requirements-changed", "opportunity", "opportunity_id", events_pb2.RequirementsChanged, OPPORTUNITY_PARTITIONS),
+        _t("opportunity.gig-closed", "opportunity", "opportunity_id", events_pb2.GigClosed, OPPORTUNITY_PARTITIONS),
+        _t("learning.course-published", "learning", "course_id", events_pb2.CoursePublished, CATALOG_PARTITIONS),
+        _t("learning.course-completed", "learning", "employee_id", events_pb2.CourseCompleted, EMPLOYEE_PARTITIONS),
+        _t("match.threshold-crossed", "matcher", "employee_id", events_pb2.ThresholdCrossed, EMPLOYEE_PARTITIONS),
+        _t("match.updated", "matcher", "employee_id", events_pb2.MatchUpdated, EMPLOYEE_PARTITIONS),
+        _t("itm.dead-letter", "any consumer", "original key", envelope_pb2.DeadLetter, 1),
+        # internal to the matcher: every opportunity event copied to every partition,
+        # so each partition's task rescores its own employees (see docs/architecture.md)
+        _t("matcher.opportunity-broadcast", "matcher", "opportunity_id", None, EMPLOYEE_PARTITIONS),
+    ]
+}
+
+DEAD_LETTER = "itm.dead-letter"
+
+PROFILE_TOPICS = [n for n in TOPICS if n.startswith("profile.")]
+OPPORTUNITY_TOPICS = [n for n in TOPICS if n.startswith("opportunity.")]
+
+_PAYLOAD_BY_FULL_NAME = {t.payload.DESCRIPTOR.full_name: t.payload for t in TOPICS.values() if t.payload}
+
+
+def topic(name: str) -> Topic:
+    try:
+        return TOPICS[name]
+    except KeyError:
+        raise KeyError(f"{name!r} is not in the topic registry (itm/runtime/topics.py)") from None
+
+
+def payload_class(full_name: str) -> type[Message] | None:
+    return _PAYLOAD_BY_FULL_NAME.get(full_name)
+
+
+async def ensure_topics(bootstrap: str, prefix: str = "", names: list[str] | None = None, timeout_s: float = 30) -> list[str]:
+    """Create the registry's topics (with their partition counts) if missing.
+
+    Returns the full names created. Safe to call from every process at start-up.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    wanted = [TOPICS[n] for n in (names or TOPICS)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [
+            NewTopic(name=f"{prefix}{t.name}", num_partitions=t.partitions, replication_factor=1)
+            for t in wanted
+            if f"{prefix}{t.name}" not in existing
+        ]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except Exception as exc:  # another process may have created them meanwhile
+                if "TopicAlreadyExists" not in type(exc).__name__ and "already exists" not in str(exc).lower():
+                    raise
+            # wait until metadata shows them, so producers never auto-create with defaults
+            deadline = asyncio.get_running_loop().time() + timeout_s
+            while True:
+                existing = set(await admin.list_topics())
+                if all(t.name in existing for t in new):
+                    break
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(f"topics not visible after {timeout_s}s: {[t.name for t in new]}")
+                await asyncio.sleep(0.1)
+            log.info("created topics", extra={"topics": [t.name for t in new]})
+        return [t.name for t in new]
+    finally:
+        await admin.close()

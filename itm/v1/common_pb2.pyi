@@ -1,0 +1,168 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SkillStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SKILL_STATUS_UNSPECIFIED: _ClassVar[SkillStatus]
+    SKILL_STATUS_CLAIMED: _ClassVar[SkillStatus]
+    SKILL_STATUS_ASPIRATIONAL: _ClassVar[SkillStatus]
+    SKILL_STATUS_INFERRED: _ClassVar[SkillStatus]
+    SKILL_STATUS_VERIFIED: _ClassVar[SkillStatus]
+
+class EvidenceSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVIDENCE_SOURCE_UNSPECIFIED: _ClassVar[EvidenceSource]
+    EVIDENCE_SOURCE_SELF: _ClassVar[EvidenceSource]
+    EVIDENCE_SOURCE_MANAGER: _ClassVar[EvidenceSource]
+    EVIDENCE_SOURCE_ASSESSMENT: _ClassVar[EvidenceSource]
+    EVIDENCE_SOURCE_COURSE: _ClassVar[EvidenceSource]
+    EVIDENCE_SOURCE_GIG: _ClassVar[EvidenceSource]
+    EVIDENCE_SOURCE_PEER: _ClassVar[EvidenceSource]
+
+class OpportunityType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OPPORTUNITY_TYPE_UNSPECIFIED: _ClassVar[OpportunityType]
+    OPPORTUNITY_TYPE_GIG: _ClassVar[OpportunityType]
+    OPPORTUNITY_TYPE_PROJECT: _ClassVar[OpportunityType]
+    OPPORTUNITY_TYPE_MENTORSHIP: _ClassVar[OpportunityType]
+    OPPORTUNITY_TYPE_JOB_SHADOWING: _ClassVar[OpportunityType]
+    OPPORTUNITY_TYPE_FREELANCE: _ClassVar[OpportunityType]
+    OPPORTUNITY_TYPE_ROLE: _ClassVar[OpportunityType]
+
+class OpportunityStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OPPORTUNITY_STATUS_UNSPECIFIED: _ClassVar[OpportunityStatus]
+    OPPORTUNITY_STATUS_PENDING_APPROVAL: _ClassVar[OpportunityStatus]
+    OPPORTUNITY_STATUS_OPEN: _ClassVar[OpportunityStatus]
+    OPPORTUNITY_STATUS_CLOSED: _ClassVar[OpportunityStatus]
+    OPPORTUNITY_STATUS_FILLED: _ClassVar[OpportunityStatus]
+SKILL_STATUS_UNSPECIFIED: SkillStatus
+SKILL_STATUS_CLAIMED: SkillStatus
+SKILL_STATUS_ASPIRATIONAL: SkillStatus
+SKILL_STATUS_INFERRED: SkillStatus
+SKILL_STATUS_VERIFIED: SkillStatus
+EVIDENCE_SOURCE_UNSPECIFIED: EvidenceSource
+EVIDENCE_SOURCE_SELF: EvidenceSource
+EVIDENCE_SOURCE_MANAGER: EvidenceSource
+EVIDENCE_SOURCE_ASSESSMENT: EvidenceSource
+EVIDENCE_SOURCE_COURSE: EvidenceSource
+EVIDENCE_SOURCE_GIG: EvidenceSource
+EVIDENCE_SOURCE_PEER: EvidenceSource
+OPPORTUNITY_TYPE_UNSPECIFIED: OpportunityType
+OPPORTUNITY_TYPE_GIG: OpportunityType
+OPPORTUNITY_TYPE_PROJECT: OpportunityType
+OPPORTUNITY_TYPE_MENTORSHIP: OpportunityType
+OPPORTUNITY_TYPE_JOB_SHADOWING: OpportunityType
+OPPORTUNITY_TYPE_FREELANCE: OpportunityType
+OPPORTUNITY_TYPE_ROLE: OpportunityType
+OPPORTUNITY_STATUS_UNSPECIFIED: OpportunityStatus
+OPPORTUNITY_STATUS_PENDING_APPROVAL: OpportunityStatus
+OPPORTUNITY_STATUS_OPEN: OpportunityStatus
+OPPORTUNITY_STATUS_CLOSED: OpportunityStatus
+OPPORTUNITY_STATUS_FILLED: OpportunityStatus
+
+class EmployeeSkill(_message.Message):
+    __slots__ = ("skill_id", "level", "status", "source")
+    SKILL_ID_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    skill_id: str
+    level: int
+    status: SkillStatus
+    source: EvidenceSource
+    def __init__(self, skill_id: _Optional[str] = ..., level: _Optional[int] = ..., status: _Optional[_Union[SkillStatus, str]] = ..., source: _Optional[_Union[EvidenceSource, str]] = ...) -> None: ...
+
+class Requirement(_message.Message):
+    __slots__ = ("skill_id", "min_level", "weight", "must_have")
+    SKILL_ID_FIELD_NUMBER: _ClassVar[int]
+    MIN_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    MUST_HAVE_FIELD_NUMBER: _ClassVar[int]
+    skill_id: str
+    min_level: int
+    weight: float
+    must_have: bool
+    def __init__(self, skill_id: _Optional[str] = ..., min_level: _Optional[int] = ..., weight: _Optional[float] = ..., must_have: _Optional[bool] = ...) -> None: ...
+
+class EmployeeMatchProfile(_message.Message):
+    __slots__ = ("employee_id", "skills", "threshold_percent", "opted_out", "opportunity_types", "mentoring_opt_in", "department", "location")
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    SKILLS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    OPTED_OUT_FIELD_NUMBER: _ClassVar[int]
+    OPPORTUNITY_TYPES_FIELD_NUMBER: _ClassVar[int]
+    MENTORING_OPT_IN_FIELD_NUMBER: _ClassVar[int]
+    DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    employee_id: str
+    skills: _containers.RepeatedCompositeFieldContainer[EmployeeSkill]
+    threshold_percent: int
+    opted_out: bool
+    opportunity_types: _containers.RepeatedScalarFieldContainer[OpportunityType]
+    mentoring_opt_in: bool
+    department: str
+    location: str
+    def __init__(self, employee_id: _Optional[str] = ..., skills: _Optional[_Iterable[_Union[EmployeeSkill, _Mapping]]] = ..., threshold_percent: _Optional[int] = ..., opted_out: _Optional[bool] = ..., opportunity_types: _Optional[_Iterable[_Union[OpportunityType, str]]] = ..., mentoring_opt_in: _Optional[bool] = ..., department: _Optional[str] = ..., location: _Optional[str] = ...) -> None: ...
+
+class OpportunityMatchProfile(_message.Message):
+    __slots__ = ("opportunity_id", "title", "type", "status", "requirements", "department", "owner_id", "hours_per_week")
+    OPPORTUNITY_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REQUIREMENTS_FIELD_NUMBER: _ClassVar[int]
+    DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    HOURS_PER_WEEK_FIELD_NUMBER: _ClassVar[int]
+    opportunity_id: str
+    title: str
+    type: OpportunityType
+    status: OpportunityStatus
+    requirements: _containers.RepeatedCompositeFieldContainer[Requirement]
+    department: str
+    owner_id: str
+    hours_per_week: float
+    def __init__(self, opportunity_id: _Optional[str] = ..., title: _Optional[str] = ..., type: _Optional[_Union[OpportunityType, str]] = ..., status: _Optional[_Union[OpportunityStatus, str]] = ..., requirements: _Optional[_Iterable[_Union[Requirement, _Mapping]]] = ..., department: _Optional[str] = ..., owner_id: _Optional[str] = ..., hours_per_week: _Optional[float] = ...) -> None: ...
+
+class CourseSkill(_message.Message):
+    __slots__ = ("skill_id", "level")
+    SKILL_ID_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    skill_id: str
+    level: int
+    def __init__(self, skill_id: _Optional[str] = ..., level: _Optional[int] = ...) -> None: ...
+
+class Course(_message.Message):
+    __slots__ = ("course_id", "title", "hours", "format", "provider", "teaches", "retired")
+    COURSE_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    HOURS_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    TEACHES_FIELD_NUMBER: _ClassVar[int]
+    RETIRED_FIELD_NUMBER: _ClassVar[int]
+    course_id: str
+    title: str
+    hours: float
+    format: str
+    provider: str
+    teaches: _containers.RepeatedCompositeFieldContainer[CourseSkill]
+    retired: bool
+    def __init__(self, course_id: _Optional[str] = ..., title: _Optional[str] = ..., hours: _Optional[float] = ..., format: _Optional[str] = ..., provider: _Optional[str] = ..., teaches: _Optional[_Iterable[_Union[CourseSkill, _Mapping]]] = ..., retired: _Optional[bool] = ...) -> None: ...
+
+class ReplayRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReplayResponse(_message.Message):
+    __slots__ = ("events_emitted",)
+    EVENTS_EMITTED_FIELD_NUMBER: _ClassVar[int]
+    events_emitted: int
+    def __init__(self, events_emitted: _Optional[int] = ...) -> None: ...

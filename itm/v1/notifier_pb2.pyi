@@ -1,0 +1,83 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from itm.v1 import events_pb2 as _events_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Notification(_message.Message):
+    __slots__ = ("notification_id", "employee_id", "kind", "title", "body", "opportunity_id", "opportunity_link", "course_links", "match", "source_event_id", "created_at", "read")
+    NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    OPPORTUNITY_ID_FIELD_NUMBER: _ClassVar[int]
+    OPPORTUNITY_LINK_FIELD_NUMBER: _ClassVar[int]
+    COURSE_LINKS_FIELD_NUMBER: _ClassVar[int]
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    notification_id: str
+    employee_id: str
+    kind: str
+    title: str
+    body: str
+    opportunity_id: str
+    opportunity_link: str
+    course_links: _containers.RepeatedScalarFieldContainer[str]
+    match: _events_pb2.ThresholdCrossed
+    source_event_id: str
+    created_at: _timestamp_pb2.Timestamp
+    read: bool
+    def __init__(self, notification_id: _Optional[str] = ..., employee_id: _Optional[str] = ..., kind: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., opportunity_id: _Optional[str] = ..., opportunity_link: _Optional[str] = ..., course_links: _Optional[_Iterable[str]] = ..., match: _Optional[_Union[_events_pb2.ThresholdCrossed, _Mapping]] = ..., source_event_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., read: _Optional[bool] = ...) -> None: ...
+
+class SubscribeRequest(_message.Message):
+    __slots__ = ("employee_id", "after_id")
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_ID_FIELD_NUMBER: _ClassVar[int]
+    employee_id: str
+    after_id: str
+    def __init__(self, employee_id: _Optional[str] = ..., after_id: _Optional[str] = ...) -> None: ...
+
+class ListInboxRequest(_message.Message):
+    __slots__ = ("employee_id", "page_size", "page_token", "unread_only")
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    UNREAD_ONLY_FIELD_NUMBER: _ClassVar[int]
+    employee_id: str
+    page_size: int
+    page_token: str
+    unread_only: bool
+    def __init__(self, employee_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., unread_only: _Optional[bool] = ...) -> None: ...
+
+class ListInboxResponse(_message.Message):
+    __slots__ = ("notifications", "next_page_token", "unread")
+    NOTIFICATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    UNREAD_FIELD_NUMBER: _ClassVar[int]
+    notifications: _containers.RepeatedCompositeFieldContainer[Notification]
+    next_page_token: str
+    unread: int
+    def __init__(self, notifications: _Optional[_Iterable[_Union[Notification, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., unread: _Optional[int] = ...) -> None: ...
+
+class MarkReadRequest(_message.Message):
+    __slots__ = ("employee_id", "notification_ids")
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_IDS_FIELD_NUMBER: _ClassVar[int]
+    employee_id: str
+    notification_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, employee_id: _Optional[str] = ..., notification_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class MarkReadResponse(_message.Message):
+    __slots__ = ("marked",)
+    MARKED_FIELD_NUMBER: _ClassVar[int]
+    marked: int
+    def __init__(self, marked: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,3 @@
+from services.learning.server import build
+
+build().main()

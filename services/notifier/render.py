@@ -1,0 +1,40 @@
+"""Turn events into the words people read."""
+
+from __future__ import annotations
+
+from itm.v1 import common_pb2, events_pb2, notifier_pb2
+
+
+def _hours(h: float) -> str:
+    return f"{h:g} h"
+
+
+def render_crossing(c: events_pb2.ThresholdCrossed, base_url: str, skill_name) -> notifier_pb2.Notification:
+    """"You're 82% qualified for Data Analyst (Marketing). Missing: SQL level 3.
+    Take 'SQL for Analysts' (6 h) to reach 100%." """
+    exp = c.explanation
+    title = (f"You're fully qualified for {c.opportunity_title}" if c.fully_qualified
+             else f"You're {c.score_percent}% qualified for {c.opportunity_title}")
+    parts = [title + "."]
+    if exp.gaps:
+        missing = []
+        for g in exp.gaps:
+            name = skill_name(g.skill_id)
+            if g.current_level >= g.required_level and g.current_status != common_pb2.SKILL_STATUS_VERIFIED:
+                missing.append(f"{name} level {g.required_level} (verify it)")
+            else:
+                missing.append(f"{name} level {g.required_level}")
+        parts.append("Missing: " + ", ".join(missing) + ".")
+    if exp.learning_path:
+        courses = " and ".join(f"'{s.title}' ({_hours(s.hours)})" for s in exp.learning_path)
+        parts.append(f"Take {courses} to reach {exp.projected_score_percent}%.")
+    return notifier_pb2.Notification(
+        employee_id=c.employee_id,
+        kind="match.threshold-crossed",
+        title=title,
+        body=" ".join(parts),
+        opportunity_id=c.opportunity_id,
+        opportunity_link=f"{base_url}/opportunities/{c.opportunity_id}",
+        course_links=[f"{base_url}/courses/{s.course_id}" for s in exp.learning_path],
+        match=c,
+    )

@@ -1,0 +1,3 @@
+from services.opportunity.server import build
+
+build().main()
