@@ -71,7 +71,7 @@ def dev_up(data_dir: str, seed_demo: bool, follow: bool, base_port: int | None) 
     try:
         if seed_demo:
             asyncio.run(_seed(_targets(stack), settings))
-            click.echo("demo organisation seeded (6 employees, 5 courses, 3 opportunities)")
+            click.echo("demo organisation seeded (6 employees, 6 courses, 3 opportunities)")
         if follow:
             notifier = stack.services["notifier"].http_url
             click.echo(f"\nstreaming notifications (SSE: {notifier}/v1/employees/<id>/notifications/stream); "

@@ -1,14 +1,17 @@
 """The demo organisation and the scripted scenario behind `make run` and `make demo`.
 
 Scenario: "Data Analyst (Marketing)" needs SQL 3 (weight 3), data analysis 3
-(3), Excel 2 (2) and stakeholder management 3 (2). Ana has data analysis 3 and
-Excel 2 verified and claims stakeholder management 3: 3 + 2 + 0.5*2 = 6 of 10,
-60 %. She completes 'SQL for Analysts' (SQL 3, 6 h): the learning service emits
-the completion, the profile service verifies SQL 3, the matcher rescores her
-to 90 % (>= her 80 % threshold) and the notifier pushes:
-"You're 90% qualified for Data Analyst (Marketing). Missing: Stakeholder
-Management level 3 (verify it). Take 'Stakeholder Management Essentials' (8 h)
-to reach 100%."
+(3), Excel 2 (2) and stakeholder management 3 (2). Ana has data analysis 2 and
+Excel 2 verified and claims stakeholder management 3. Her credits:
+data analysis 2/3 (x3 = 2), SQL through the related skill data analysis
+0.5 * 2/3 (x3 = 1), Excel 1 (x2 = 2), stakeholder management 0.5 (x2 = 1):
+6 of 10, 60 %. She completes 'SQL for Analysts' (SQL 3, 6 h): the learning
+service emits the completion, the profile service verifies SQL 3, the matcher
+rescores her to exactly 80 % (her threshold) and the notifier pushes:
+"You're 80% qualified for Data Analyst (Marketing). Missing: Data Analysis
+level 3, Stakeholder Management level 3 (verify it). Take 'Data Analysis
+Fundamentals' (10 h) and 'Stakeholder Management Essentials' (8 h) to reach
+100%." (steps in the order of the gaps they close)
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ MANAGER = common_pb2.EVIDENCE_SOURCE_MANAGER
 COURSES = [
     ("sql-for-analysts", "SQL for Analysts", 6, [("SQL", 3)]),
     ("stakeholder-essentials", "Stakeholder Management Essentials", 8, [("stakeholder management", 3)]),
+    ("data-analysis-fundamentals", "Data Analysis Fundamentals", 10, [("data analysis", 3)]),
     ("python-data", "Python for Data Work", 12, [("python", 3), ("data analysis", 2)]),
     ("k8s-basics", "Kubernetes Basics", 10, [("kubernetes", 2)]),
     ("excel-advanced", "Advanced Excel", 4, [("excel", 4)]),
@@ -33,7 +37,7 @@ COURSES = [
 
 EMPLOYEES = [
     # id, name, department, location, [(skill, level, status)]
-    ("E100", "Ana Ribeiro", "Marketing", "Lisbon", [("data analysis", 3, V), ("excel", 2, V), ("stakeholder management", 3, C)]),
+    ("E100", "Ana Ribeiro", "Marketing", "Lisbon", [("data analysis", 2, V), ("excel", 2, V), ("stakeholder management", 3, C)]),
     ("E101", "Ben Okafor", "Finance", "Lagos", [("excel", 4, V), ("sql", 2, V), ("data analysis", 2, C)]),
     ("E102", "Chen Wei", "Engineering", "Singapore", [("python", 4, V), ("kubernetes", 3, V), ("sql", 3, V)]),
     ("E103", "Dana Levi", "Engineering", "Tel Aviv", [("python", 3, V), ("docker", 3, V), ("kubernetes", 1, C)]),

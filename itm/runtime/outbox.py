@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 
 from itm.runtime import metrics
 from itm.runtime.settings import Settings
-from itm.runtime.topics import topic
+from itm.runtime.topics import ensure_topics, topic
 from itm.v1 import envelope_pb2
 
 log = logging.getLogger(__name__)
@@ -158,6 +158,15 @@ class OutboxRelay:
                 await self._drop_producer()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.settings.retry_max_backoff_s)
+                await self._recreate_topics()
+
+    async def _recreate_topics(self) -> None:
+        """A broker that came back empty (Tansu keeps nothing) needs its topics again."""
+        try:
+            await ensure_topics(self.settings.kafka_bootstrap, self.settings.topic_prefix, timeout_s=5,
+                                replication_factor=self.settings.topic_replication_factor)
+        except Exception as exc:  # noqa: BLE001 - still down; the next round retries
+            log.debug("topics not ensured yet", extra={"error": repr(exc)})
 
     async def drain(self, timeout_s: float = 5) -> None:
         """On shutdown: publish what is left if the broker answers, within a bound."""
@@ -169,4 +178,5 @@ class OutboxRelay:
             log.info("outbox not fully drained at shutdown; it will be on restart", extra={"error": repr(exc)})
         finally:
             await self._drop_producer()
-            await self.redis.delete(self.lease_key)
+            if await self.redis.get(self.lease_key) == self.owner:
+                await self.redis.delete(self.lease_key)

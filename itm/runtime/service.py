@@ -18,6 +18,7 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from tenacity import AsyncRetrying, wait_exponential
 
 from itm.runtime import kafka_compat, metrics
 from itm.runtime.auth import PUBLIC_METHOD_PREFIXES, AuthError, current_identity, identity_from_metadata
@@ -172,16 +173,16 @@ class Service:
 
     async def _ensure_topics_forever(self) -> None:
         """Create the registry's topics, retrying while the broker is away."""
-        delay = 0.2
-        while True:
-            try:
-                await ensure_topics(self.settings.kafka_bootstrap, self.settings.topic_prefix)
-                self.topics_ready.set()
-                return
-            except Exception as exc:  # noqa: BLE001
-                log.warning("cannot create topics yet; retrying", extra={"error": repr(exc)})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.settings.retry_max_backoff_s)
+        retrying = AsyncRetrying(
+            wait=wait_exponential(multiplier=0.2, max=self.settings.retry_max_backoff_s),
+            before_sleep=lambda state: log.warning("cannot create topics yet; retrying",
+                                                   extra={"error": repr(state.outcome.exception())}),
+        )
+        async for attempt in retrying:
+            with attempt:
+                await ensure_topics(self.settings.kafka_bootstrap, self.settings.topic_prefix,
+                                    replication_factor=self.settings.topic_replication_factor)
+        self.topics_ready.set()
 
     def add_consumer(self, consumer) -> None:
         """Run an IdempotentConsumer once the topics exist; close it on shutdown."""

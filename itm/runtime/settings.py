@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="comma-separated host:port list")
     redis_url: str = Field("redis://127.0.0.1:6379/0")
     topic_prefix: str = Field("", description="prefix for every topic and consumer group (test isolation)")
+    topic_replication_factor: int = Field(1, ge=-1, description="replicas of created topics; -1 = broker default")
     grpc_host: str = "127.0.0.1"
     grpc_port: int = Field(50051, ge=0, le=65535)
     http_host: str = "127.0.0.1"

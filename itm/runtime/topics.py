@@ -79,7 +79,8 @@ def payload_class(full_name: str) -> type[Message] | None:
     return _PAYLOAD_BY_FULL_NAME.get(full_name)
 
 
-async def ensure_topics(bootstrap: str, prefix: str = "", names: list[str] | None = None, timeout_s: float = 30) -> list[str]:
+async def ensure_topics(bootstrap: str, prefix: str = "", names: list[str] | None = None, timeout_s: float = 30,
+                        replication_factor: int = 1) -> list[str]:
     """Create the registry's topics (with their partition counts) if missing.
 
     Returns the full names created. Safe to call from every process at start-up.
@@ -92,7 +93,7 @@ async def ensure_topics(bootstrap: str, prefix: str = "", names: list[str] | Non
     try:
         existing = set(await admin.list_topics())
         new = [
-            NewTopic(name=f"{prefix}{t.name}", num_partitions=t.partitions, replication_factor=1)
+            NewTopic(name=f"{prefix}{t.name}", num_partitions=t.partitions, replication_factor=replication_factor)
             for t in wanted
             if f"{prefix}{t.name}" not in existing
         ]

@@ -1,0 +1,1 @@
+"""Data files shipped with itm (the curated skills taxonomy: skills.json)."""

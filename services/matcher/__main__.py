@@ -1,0 +1,3 @@
+from services.matcher.server import build
+
+build().main()
