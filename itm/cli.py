@@ -23,6 +23,7 @@ from itm.runtime.auth import ROLES, mint_token
 from itm.runtime.settings import load_settings
 
 DEFAULT_DATA_DIR = ".itm"
+REPLAY_ORDER = ("learning", "opportunity", "profile")  # catalog and gigs before the people
 
 
 def _targets(stack: devstack.DevStack) -> dict[str, str]:
@@ -69,6 +70,12 @@ def dev_up(data_dir: str, seed_demo: bool, follow: bool, base_port: int | None) 
     for name, proc in stack.services.items():
         click.echo(f"{name:<12} grpc {proc.grpc_target}  http {proc.http_url}")
     try:
+        if stack.broker is not None:
+            # Tansu keeps nothing across restarts while Redis (AOF) does: broker loss.
+            # The recovery path is replay: re-emit current state so the matcher rebuilds.
+            replayed = asyncio.run(_replay(_targets(stack), settings, REPLAY_ORDER))
+            if any(replayed.values()):
+                click.echo("fresh broker: replayed " + ", ".join(f"{n} {c}" for n, c in replayed.items()) + " events")
         if seed_demo:
             asyncio.run(_seed(_targets(stack), settings))
             click.echo("demo organisation seeded (6 employees, 6 courses, 3 opportunities)")
@@ -204,21 +211,21 @@ async def _demo(targets, settings, timeout):
               help="which systems of record to replay (default: all three)")
 def replay(data_dir: str, services: tuple[str, ...]) -> None:
     """Re-emit current state as events, so the matcher can be rebuilt from nothing."""
+    replayed = asyncio.run(_replay(_targets_from_state(data_dir), load_settings(), services or REPLAY_ORDER))
+    for name, count in replayed.items():
+        click.echo(f"{name:<12} {count} events re-emitted")
+
+
+async def _replay(targets: dict[str, str], settings, services) -> dict[str, int]:
     from itm.client import Clients
     from itm.v1 import common_pb2
 
-    targets = _targets_from_state(data_dir)
-
-    async def run():
-        clients = Clients.connect(targets, load_settings())
-        try:
-            for name in services or ("learning", "opportunity", "profile"):
-                resp = await clients.stub(name).Replay(common_pb2.ReplayRequest(), metadata=clients.metadata)
-                click.echo(f"{name:<12} {resp.events_emitted} events re-emitted")
-        finally:
-            await clients.close()
-
-    asyncio.run(run())
+    clients = Clients.connect(targets, settings)
+    try:
+        return {name: (await clients.stub(name).Replay(common_pb2.ReplayRequest(), metadata=clients.metadata)).events_emitted
+                for name in services}
+    finally:
+        await clients.close()
 
 
 if __name__ == "__main__":

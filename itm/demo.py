@@ -59,8 +59,15 @@ DEMO_EMPLOYEE = "E100"
 DEMO_COURSE = "sql-for-analysts"
 
 
-async def seed(c: Clients, suffix: str = "") -> dict:
+async def seed(c: Clients, suffix: str = "", *, people: bool = True, opportunities: bool = True) -> dict:
     """Create the catalog, employees and opportunities (idempotent by request id)."""
+    if people:
+        await seed_people(c, suffix)
+    return await seed_opportunities(c, suffix) if opportunities else {}
+
+
+async def seed_people(c: Clients, suffix: str = "") -> None:
+    """The course catalog and the employees with their skills."""
     for course_id, title, hours, teaches in COURSES:
         await c.learning.PublishCourse(learning_pb2.PublishCourseRequest(
             request_id=f"seed-{course_id}{suffix}", course_id=f"{course_id}{suffix}", title=title, hours=hours,
@@ -80,6 +87,10 @@ async def seed(c: Clients, suffix: str = "") -> dict:
             else:
                 await c.profile.UpsertSkill(profile_pb2.UpsertSkillRequest(
                     employee_id=eid, skill=skill, level=level, status=status), metadata=c.metadata)
+
+
+async def seed_opportunities(c: Clients, suffix: str = "") -> dict:
+    """Post the demo opportunities; returns title -> opportunity id."""
     posted = {}
     for title, otype, dept, reqs in OPPORTUNITIES:
         opp = await c.opportunity.PostOpportunity(opportunity_pb2.PostOpportunityRequest(

@@ -152,6 +152,7 @@ async def replay(svc: DomainService, store: EntityStore, envelopes_for: Callable
             continue
         async with svc.redis.pipeline(transaction=True) as pipe:
             for env in envelopes_for(entity):
+                env.replayed = True
                 svc.outbox.add(pipe, env)
                 count += 1
             await pipe.execute()

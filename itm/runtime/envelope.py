@@ -26,6 +26,7 @@ def new_envelope(
     payload: Message,
     correlation_id: str | None = None,
     causation_id: str = "",
+    replayed: bool = False,
 ) -> envelope_pb2.EventEnvelope:
     spec = topic(event_type)
     if spec.payload is None or not isinstance(payload, spec.payload):
@@ -42,6 +43,7 @@ def new_envelope(
         schema_version=SCHEMA_VERSION,
         correlation_id=correlation_id or str(uuid.uuid4()),
         causation_id=causation_id,
+        replayed=replayed,
     )
     env.occurred_at.GetCurrentTime()
     env.payload.Pack(payload)

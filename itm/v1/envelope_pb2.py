@@ -26,7 +26,7 @@ from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15itm/v1/envelope.proto\x12\x06itm.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x02\n\rEventEnvelope\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x16\n\x0e\x65ntity_version\x18\x06 \x01(\x03\x12\x16\n\x0eschema_version\x18\x07 \x01(\x05\x12\x16\n\x0e\x63orrelation_id\x18\x08 \x01(\t\x12\x14\n\x0c\x63\x61usation_id\x18\t \x01(\t\x12%\n\x07payload\x18\n \x01(\x0b\x32\x14.google.protobuf.Any\"\xd8\x01\n\nDeadLetter\x12\x16\n\x0eoriginal_topic\x18\x01 \x01(\t\x12\x1a\n\x12original_partition\x18\x02 \x01(\x05\x12\x17\n\x0foriginal_offset\x18\x03 \x01(\x03\x12\x14\n\x0coriginal_key\x18\x04 \x01(\x0c\x12\x16\n\x0eoriginal_value\x18\x05 \x01(\x0c\x12\x10\n\x08\x63onsumer\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12-\n\tfailed_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15itm/v1/envelope.proto\x12\x06itm.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x02\n\rEventEnvelope\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x16\n\x0e\x65ntity_version\x18\x06 \x01(\x03\x12\x16\n\x0eschema_version\x18\x07 \x01(\x05\x12\x16\n\x0e\x63orrelation_id\x18\x08 \x01(\t\x12\x14\n\x0c\x63\x61usation_id\x18\t \x01(\t\x12%\n\x07payload\x18\n \x01(\x0b\x32\x14.google.protobuf.Any\x12\x10\n\x08replayed\x18\x0b \x01(\x08\"\xd8\x01\n\nDeadLetter\x12\x16\n\x0eoriginal_topic\x18\x01 \x01(\t\x12\x1a\n\x12original_partition\x18\x02 \x01(\x05\x12\x17\n\x0foriginal_offset\x18\x03 \x01(\x03\x12\x14\n\x0coriginal_key\x18\x04 \x01(\x0c\x12\x16\n\x0eoriginal_value\x18\x05 \x01(\x0c\x12\x10\n\x08\x63onsumer\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12-\n\tfailed_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,7 +34,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'itm.v1.envelope_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EVENTENVELOPE']._serialized_start=94
-  _globals['_EVENTENVELOPE']._serialized_end=362
-  _globals['_DEADLETTER']._serialized_start=365
-  _globals['_DEADLETTER']._serialized_end=581
+  _globals['_EVENTENVELOPE']._serialized_end=380
+  _globals['_DEADLETTER']._serialized_start=383
+  _globals['_DEADLETTER']._serialized_end=599
 # @@protoc_insertion_point(module_scope)

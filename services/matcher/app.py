@@ -251,8 +251,8 @@ class MatcherApp:
                     self.pairs_by_opp.setdefault(opp_id, set()).add(emp.employee_id)
             if out.crossing is not None:
                 env = new_envelope("match.threshold-crossed", "matcher", emp.employee_id, emp.version, out.crossing,
-                                   cause.envelope.correlation_id, cause.event_id)
-                env.event_id = crossing_event_id(out.crossing)
+                                   cause.envelope.correlation_id, cause.event_id, cause.envelope.replayed)
+                env.event_id = crossing_event_id(out.crossing, emp.version, opp.version)
                 await (await self.crossed_topic.send(key=emp.employee_id.encode(), value=env.SerializeToString()))
                 CROSSINGS.inc()
             if out.updated is not None:

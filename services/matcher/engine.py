@@ -278,8 +278,12 @@ class Matcher:
         )
 
 
-def crossing_event_id(c: events_pb2.ThresholdCrossed) -> str:
-    """Deterministic id: reprocessing the same cause yields the same event id, so
-    consumers that dedupe by event id show a re-emitted crossing once."""
+def crossing_event_id(c: events_pb2.ThresholdCrossed, employee_version: int, opportunity_version: int) -> str:
+    """Deterministic id from the state that crossed: the same employee and
+    opportunity versions at the same threshold and scoring version always give
+    the same id, whether first processed, reprocessed after a rebalance or
+    replayed into a rebuilt matcher; so consumers that dedupe by event id show
+    it once. A real re-crossing needs a change, hence new versions, hence a new id."""
     return str(uuid.uuid5(CROSSING_NS, f"{c.employee_id}|{c.opportunity_id}|{c.threshold_percent}|"
-                                       f"{c.fully_qualified}|{c.cause_event_id}"))
+                                       f"{c.fully_qualified}|{employee_version}|{opportunity_version}|"
+                                       f"{c.scoring_version}"))

@@ -39,6 +39,8 @@ DELIVERED = Counter("itm_notifications_delivered_total", "Notifications written 
 STORED = Counter("itm_notifications_stored_total", "Notifications added to inboxes", ["kind"])
 E2E = Histogram("itm_e2e_latency_seconds", "Crossing event time to delivery on a live connection",
                 ["transport"], buckets=metrics.LATENCY_BUCKETS)
+SUPPRESSED = Counter("itm_notifications_replay_suppressed_total",
+                     "Replayed crossings dropped because the same push was already shown")
 PAGE = 100
 
 
@@ -51,6 +53,10 @@ class Inbox:
     def stream(self, employee_id: str) -> str:
         return self.svc.settings.key(f"inbox:{employee_id}")
 
+    def shown_key(self, employee_id: str) -> str:
+        """opportunity id -> "threshold|full" of the latest crossing shown."""
+        return self.svc.settings.key(f"inbox:{employee_id}:shown")
+
     def read_key(self, employee_id: str) -> str:
         return self.svc.settings.key(f"inbox:{employee_id}:read")
 
@@ -59,12 +65,19 @@ class Inbox:
         from itm.taxonomy import Taxonomy
 
         crossing = event.payload
+        shown_key = self.shown_key(crossing.employee_id)
+        mark = f"{crossing.threshold_percent}|{int(crossing.fully_qualified)}".encode()
+        await pipe.watch(shown_key)
+        if event.envelope.replayed and await pipe.hget(shown_key, crossing.opportunity_id) == mark:
+            SUPPRESSED.inc()
+            return  # a rebuilt matcher re-deriving a push this person has already seen
         note = render_crossing(crossing, self.svc.settings.public_base_url, Taxonomy.load_default().name)
         note.source_event_id = event.event_id
         note.created_at.CopyFrom(event.envelope.occurred_at)
         pipe.multi()
         pipe.xadd(self.stream(crossing.employee_id), {b"n": note.SerializeToString()},
                   maxlen=self.svc.settings.inbox_max_len, approximate=False)
+        pipe.hset(shown_key, crossing.opportunity_id, mark)
         pipe.publish(self.channel, crossing.employee_id)
         STORED.labels(note.kind).inc()
 

@@ -196,6 +196,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
             if ident.role == "manager" and emp.manager_id != ident.subject:
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{ident.subject} is not {emp.employee_id}'s manager")
             skill = apply_verified(emp, skill_id, request.level, request.source, request.reference or ident.subject)
+            emp.version += 1
             pipe.multi()
             self.employees.store(pipe, emp)
             self._emit(pipe, "profile.skill-verified", emp, events_pb2.SkillVerified(

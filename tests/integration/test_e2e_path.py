@@ -19,7 +19,8 @@ from itm.runtime.auth import mint_token
 from itm.runtime.consumer import make_consumer
 from itm.runtime.envelope import decode
 from itm.runtime.settings import Settings
-from itm.v1 import common_pb2, learning_pb2, notifier_pb2
+from itm.runtime.topics import PROFILE_TOPICS
+from itm.v1 import common_pb2, learning_pb2, matcher_pb2, notifier_pb2, profile_pb2
 
 SERVICES = ["profile", "opportunity", "learning", "matcher", "notifier"]
 
@@ -33,6 +34,30 @@ async def stack(start_service, topic_prefix, kafka_bootstrap):
     clients = Clients.connect({n: p.grpc_target for n, p in procs.items()}, settings)
     yield procs, clients, settings
     await clients.close()
+
+
+async def matcher_caught_up(settings: Settings, topics: list[str], timeout_s: float = 30) -> None:
+    """Wait until the matcher's consumer group has committed every record of ``topics``."""
+    from aiokafka import TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from itm.runtime.kafka_compat import high_watermarks
+    from itm.runtime.topics import TOPICS
+
+    tps = [TopicPartition(settings.topic(t), p) for t in topics for p in range(TOPICS[t].partitions)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                ends = await high_watermarks(settings.kafka_bootstrap, tps)
+                committed = await admin.list_consumer_group_offsets(settings.group("itm-matcher"), partitions=tps)
+                done = {tp: max(0, committed[tp].offset) if tp in committed else 0 for tp in tps}  # -1: never
+                if all(done[tp] >= ends[tp] for tp in tps):
+                    return
+                await asyncio.sleep(0.3)
+    finally:
+        await admin.close()
 
 
 async def sse_first_event(url: str, token: str, timeout_s: float) -> dict:
@@ -130,3 +155,20 @@ async def test_other_employees_stream_is_refused(stack):
             assert resp.status == 403
         async with http.get(url) as resp:
             assert resp.status == 401
+
+
+async def test_posting_a_gig_notifies_employees_already_qualified(stack):
+    """Employees first, then the gig: the opportunity-driven rescoring path."""
+    procs, c, settings = stack
+    await seed(c, opportunities=False)
+    await matcher_caught_up(settings, PROFILE_TOPICS)
+    posted = await seed(c, people=False)
+    gig = posted["Data Analyst (Marketing)"]
+    farid = await c.profile.GetEmployee(profile_pb2.GetEmployeeRequest(employee_id="E105"), metadata=c.metadata)
+    assert farid.version == 5  # registered + four verified skills, each a new version
+    note = await first_notification(c, "E105", gig, timeout_s=60)
+    # SQL 3 + data analysis 3 + Excel 2 full, stakeholder management 2 of 3: 9.33 of 10
+    assert note.match.score_percent == 93 and note.match.previous_score_percent == 0
+    assert note.match.cause_event_type == "opportunity.gig-posted"
+    matches = await c.matcher.MyMatches(matcher_pb2.MyMatchesRequest(employee_id="E105"), metadata=c.metadata)
+    assert matches.matches[0].opportunity_id == gig and matches.matches[0].qualified

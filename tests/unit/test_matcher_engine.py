@@ -110,8 +110,8 @@ def test_skill_index_follows_employee_changes():
     assert index.employees_for(["excel"]) == set()
 
 
-def test_crossing_event_ids_are_deterministic_per_cause():
+def test_crossing_event_ids_follow_the_state_not_the_cause():
     a = ENGINE.evaluate(emp(sql=3, excel=2), GIG, None, Replica(), "cause-1").crossing
-    b = ENGINE.evaluate(emp(sql=3, excel=2), GIG, None, Replica(), "cause-1").crossing
-    c = ENGINE.evaluate(emp(sql=3, excel=2), GIG, None, Replica(), "cause-2").crossing
-    assert crossing_event_id(a) == crossing_event_id(b) != crossing_event_id(c)
+    replayed = ENGINE.evaluate(emp(sql=3, excel=2), GIG, None, Replica(), "replay-cause").crossing
+    assert crossing_event_id(a, 1, 1) == crossing_event_id(replayed, 1, 1)
+    assert crossing_event_id(a, 1, 1) != crossing_event_id(a, 2, 1) != crossing_event_id(a, 2, 2)
