@@ -28,6 +28,9 @@ def render_crossing(c: events_pb2.ThresholdCrossed, base_url: str, skill_name) -
     if exp.learning_path:
         courses = " and ".join(f"'{s.title}' ({_hours(s.hours)})" for s in exp.learning_path)
         parts.append(f"Take {courses} to reach {exp.projected_score_percent}%.")
+    if exp.uncovered_skill_ids:
+        names = ", ".join(skill_name(s) for s in exp.uncovered_skill_ids)
+        parts.append(f"No course in the catalog teaches {names} yet.")
     return notifier_pb2.Notification(
         employee_id=c.employee_id,
         kind="match.threshold-crossed",
