@@ -228,5 +228,33 @@ async def _replay(targets: dict[str, str], settings, services) -> dict[str, int]
         await clients.close()
 
 
+@main.group()
+def audit() -> None:
+    """The append-only audit stream of state-changing calls."""
+
+
+@audit.command("export")
+@click.option("--data-dir", default=DEFAULT_DATA_DIR, show_default=True, help="find Redis from this local stack")
+@click.option("--redis-url", default=None, help="Redis to read (default: the local stack's, else ITM_REDIS_URL)")
+@click.option("--since", type=float, default=0, help="only records at or after this Unix time")
+def audit_export(data_dir: str, redis_url: str | None, since: float) -> None:
+    """Print audit records as JSON lines: at, service, method, subject, role, on_behalf_of, target, code."""
+    import redis
+
+    settings = load_settings()
+    state = devstack.DevStack.load_state(data_dir) or {}
+    url = redis_url or state.get("redis_url") or settings.redis_url
+    client = redis.Redis.from_url(url, decode_responses=True)
+    start = f"{int(since * 1000)}-0" if since else "-"
+    stream = settings.key("audit")
+    while True:
+        batch = client.xrange(stream, start, "+", count=1000)
+        for entry_id, fields in batch:
+            click.echo(json.dumps({"id": entry_id, **fields}))
+        if len(batch) < 1000:
+            break
+        start = "(" + batch[-1][0]
+
+
 if __name__ == "__main__":
     main()

@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable
 import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from tenacity import AsyncRetrying, wait_exponential
 
 from itm.runtime import kafka_compat, metrics
-from itm.runtime.auth import PUBLIC_METHOD_PREFIXES, AuthError, current_identity, identity_from_metadata
+from itm.runtime.auth import PUBLIC_METHOD_PREFIXES, AuthError, RateLimiter, current_identity, identity_from_metadata
 from itm.runtime.logs import configure_logging
 from itm.runtime.redisx import connect
 from itm.runtime.settings import Settings, load_settings
@@ -33,37 +33,90 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def _wrap(handler: grpc.RpcMethodHandler, method: str, service: str, settings: Settings):
-    """Wrap a method handler with authentication and metrics, in the handler's own task."""
-    public = method.startswith(PUBLIC_METHOD_PREFIXES)
-    short = method.rsplit("/", 1)[-1]
+READ_ONLY_PREFIXES = ("Get", "List", "Find", "My", "Best", "Subscribe", "Check", "Watch")
+AUDIT_TARGET_FIELDS = ("employee_id", "opportunity_id", "course_id", "application_id", "request_id")
+AUDIT_WRITE_FAILURES = Counter("itm_audit_write_failures_total", "Audit records that could not be written")
+RATE_LIMITED = Counter("itm_rate_limited_total", "Calls refused by the per-identity rate limit", ["service"])
 
-    async def authenticate(context) -> bool:
-        if public or not settings.auth_required:
+
+class CallGuard:
+    """What every RPC goes through, in the handler's own task: authentication,
+    the per-identity rate limit, metrics, and the audit record of state changes."""
+
+    def __init__(self, service: str, settings: Settings, redis):
+        self.service = service
+        self.settings = settings
+        self.redis = redis
+        self.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+        self.audit_stream = settings.key("audit")
+
+    async def admit(self, method: str, context) -> bool:
+        if method.startswith(PUBLIC_METHOD_PREFIXES) or not self.settings.auth_required:
             return True
         try:
-            current_identity.set(identity_from_metadata(settings, context.invocation_metadata()))
-            return True
+            metadata = context.invocation_metadata()
+            if self.settings.auth_jwks_url:  # may fetch keys: keep the loop free
+                ident = await asyncio.to_thread(identity_from_metadata, self.settings, metadata)
+            else:
+                ident = identity_from_metadata(self.settings, metadata)
         except AuthError as exc:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
             return False
+        current_identity.set(ident)
+        if ident.role != "service" and (wait := self.limiter.allow(ident.subject)):
+            RATE_LIMITED.labels(self.service).inc()
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                f"rate limit of {self.settings.rate_limit_per_s:g} calls/s for {ident.subject}; "
+                                f"retry in {wait:.2f}s")
+            return False
+        return True
 
-    def record(context, started):
-        code = context.code() if hasattr(context, "code") else None
-        name = (code or grpc.StatusCode.OK).name if not isinstance(code, int) else str(code)
-        metrics.GRPC_REQUESTS.labels(service, short, name).inc()
-        metrics.GRPC_LATENCY.labels(service, short).observe(time.perf_counter() - started)
+    async def finish(self, method: str, request, context, started: float) -> None:
+        code = _code_name(context)
+        short = method.rsplit("/", 1)[-1]
+        metrics.GRPC_REQUESTS.labels(self.service, short, code).inc()
+        metrics.GRPC_LATENCY.labels(self.service, short).observe(time.perf_counter() - started)
+        if not method.startswith(PUBLIC_METHOD_PREFIXES) and not short.startswith(READ_ONLY_PREFIXES):
+            await self.audit(short, request, code)
 
+    async def audit(self, method: str, request, code: str) -> None:
+        """Append who did what, when, on whose behalf, and how it ended (append-only)."""
+        ident = current_identity.get()
+        target = ""
+        for name in AUDIT_TARGET_FIELDS:
+            value = getattr(request, name, "") if request is not None else ""
+            if value:
+                target = f"{name}={value}"
+                break
+        record = {
+            "at": f"{time.time():.3f}", "service": self.service, "method": method, "subject": ident.subject,
+            "role": ident.role, "on_behalf_of": ident.on_behalf_of, "target": target, "code": code,
+        }
+        try:
+            await self.redis.xadd(self.audit_stream, record)
+        except Exception:  # noqa: BLE001 - the call already happened; count and log the gap
+            AUDIT_WRITE_FAILURES.inc()
+            log.exception("audit record not written", extra=record)
+
+
+def _code_name(context) -> str:
+    code = context.code() if hasattr(context, "code") else None
+    if code is None:
+        return "OK"
+    return code.name if isinstance(code, grpc.StatusCode) else str(code)
+
+
+def _wrap(handler: grpc.RpcMethodHandler, method: str, guard: CallGuard):
     if handler.unary_unary:
         inner = handler.unary_unary
 
         async def unary_unary(request, context):
             started = time.perf_counter()
             try:
-                await authenticate(context)
-                return await inner(request, context)
+                if await guard.admit(method, context):
+                    return await inner(request, context)
             finally:
-                record(context, started)
+                await guard.finish(method, request, context, started)
 
         return grpc.unary_unary_rpc_method_handler(
             unary_unary, handler.request_deserializer, handler.response_serializer
@@ -74,11 +127,11 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, service: str, settings: S
         async def unary_stream(request, context):
             started = time.perf_counter()
             try:
-                await authenticate(context)
-                async for item in inner_stream(request, context):
-                    yield item
+                if await guard.admit(method, context):
+                    async for item in inner_stream(request, context):
+                        yield item
             finally:
-                record(context, started)
+                await guard.finish(method, request, context, started)
 
         return grpc.unary_stream_rpc_method_handler(
             unary_stream, handler.request_deserializer, handler.response_serializer
@@ -87,15 +140,14 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, service: str, settings: S
 
 
 class _Interceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, service: str, settings: Settings):
-        self.service = service
-        self.settings = settings
+    def __init__(self, guard: CallGuard):
+        self.guard = guard
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
         if handler is None:
             return None
-        return _wrap(handler, details.method, self.service, self.settings)
+        return _wrap(handler, details.method, self.guard)
 
 
 Check = Callable[[], Awaitable[bool]]
@@ -114,7 +166,12 @@ class Service:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.redis = connect(self.settings.redis_url)
-        self.grpc = grpc.aio.server(interceptors=[_Interceptor(name, self.settings)])
+        self.guard = CallGuard(name, self.settings, self.redis)
+        limit = self.settings.max_request_bytes
+        self.grpc = grpc.aio.server(
+            interceptors=[_Interceptor(self.guard)],
+            options=[("grpc.max_receive_message_length", limit)],
+        )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         self.http = web.Application()

@@ -34,6 +34,15 @@ class Settings(BaseSettings):
     token_issuer: str = "itm"
     token_audience: str = "itm"
     auth_required: bool = True
+    auth_jwks_url: str = Field("", description="OIDC provider's JWKS URL; set = verify RS256/ES256 tokens with it")
+    auth_algorithms: list[str] = Field(["RS256", "ES256"], description="accepted algorithms with a JWKS")
+    auth_jwks_cache_s: int = Field(300, ge=0, description="how long fetched keys are trusted")
+    auth_jwks_refresh_cooldown_s: float = Field(
+        30, ge=0, description="min seconds between refetches for an unknown key id (protects the IdP)")
+    auth_role_claim: str = Field("role", description="claim that carries the ITM role")
+    rate_limit_per_s: float = Field(50.0, gt=0, description="calls per second per identity (service role exempt)")
+    rate_limit_burst: int = Field(100, ge=1)
+    max_request_bytes: int = Field(1 << 20, ge=1024, description="largest accepted gRPC request")
 
     # outbox relay
     outbox_batch: int = Field(200, ge=1, le=10_000)

@@ -91,3 +91,19 @@ def test_drift_check_fails_when_a_generated_file_is_hand_edited(tmp_path, monkey
     monkeypatch.setattr(protogen, "GENERATED_DIR", copy)
     assert protogen.drift() == ["events_pb2.py: differs from a fresh generation (run `make proto`)"]
     assert protogen.main(["--check"]) == 1
+
+
+def test_rate_limiter_refills_at_its_rate_and_buckets_are_per_identity():
+    from itm.runtime.auth import RateLimiter
+
+    limiter = RateLimiter(rate_per_s=2, burst=2)
+    assert [limiter.allow("a", now=0.0) for _ in range(3)] == [0.0, 0.0, 0.5]
+    assert limiter.allow("b", now=0.0) == 0.0
+    assert limiter.allow("a", now=0.5) == 0.0  # one token back after half a second at 2/s
+    assert limiter.allow("a", now=0.5) > 0
+
+
+def test_on_behalf_of_claim_round_trips():
+    s = Settings()
+    ident = verify_token(s, mint_token(s, "matcher", "service", on_behalf_of="E7"))
+    assert (ident.subject, ident.role, ident.on_behalf_of, ident.privileged) == ("matcher", "service", "E7", True)
