@@ -30,7 +30,7 @@ proto: $(STAMP)
 	$(BIN)/python -m itm.protogen
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH)
 
 clean:
 	rm -rf $(VENV) .itm
