@@ -29,6 +29,10 @@ test: $(STAMP)
 proto: $(STAMP)
 	$(BIN)/python -m itm.protogen
 
+## fail if the committed generated code differs from a fresh generation
+proto-check: $(STAMP)
+	$(BIN)/python -m itm.protogen --check
+
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH)
 
