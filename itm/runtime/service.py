@@ -17,11 +17,12 @@ from collections.abc import Awaitable, Callable
 import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_latest
 from tenacity import AsyncRetrying, wait_exponential
 
 from itm.runtime import kafka_compat, metrics
 from itm.runtime.auth import PUBLIC_METHOD_PREFIXES, AuthError, RateLimiter, current_identity, identity_from_metadata
+from itm.runtime.kpi import KpiBook, KpiCollector
 from itm.runtime.logs import configure_logging
 from itm.runtime.redisx import connect
 from itm.runtime.settings import Settings, load_settings
@@ -174,6 +175,9 @@ class Service:
         )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        self.kpi = KpiBook(self.settings)
+        self.kpi_export = KpiCollector(self.kpi)
+        REGISTRY.register(self.kpi_export)
         self.http = web.Application()
         self.http.router.add_get("/metrics", self._metrics)
         self.http.router.add_get("/healthz", self._healthz)
@@ -205,6 +209,10 @@ class Service:
 
     # -- HTTP ----------------------------------------------------------------------
     async def _metrics(self, request: web.Request) -> web.Response:
+        try:
+            await self.kpi_export.refresh(self.redis)
+        except Exception as exc:  # noqa: BLE001 - Redis down: serve the last KPI snapshot
+            log.warning("KPI snapshot not refreshed", extra={"error": repr(exc)})
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _healthz(self, request: web.Request) -> web.Response:
