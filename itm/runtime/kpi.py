@@ -5,10 +5,10 @@ makes it true (``KpiBook.count`` / ``KpiBook.observe`` queue commands on the
 caller's pipeline), so a KPI moves if and only if the change was stored, once
 per idempotent write, and survives any restart because it lives in Redis.
 
-Storage per service namespace:
-  kpi:total              hash  "<name>|<k=v,...>" -> running sum
-  kpi:day:<YYYY-MM-DD>   hash  same fields, per UTC day (``itm report`` periods)
-  kpi:hist:<name>        hash  "<labels>|<bucket le>" -> count, "<labels>|sum" -> sum
+Storage, one book per service (each service exports only its own KPIs):
+  <service>:kpi:total              hash  "<name>|<k=v,...>" -> running sum
+  <service>:kpi:day:<YYYY-MM-DD>   hash  same fields, per UTC day (``itm report`` periods)
+  <service>:kpi:hist:<name>        hash  "<labels>|<bucket le>" -> count, "<labels>|sum" -> sum
 
 On scrape, ``KpiCollector`` turns them into ``itm_kpi_<name>`` gauges and
 histograms (no per-employee or per-opportunity labels, by construction: label
@@ -44,15 +44,16 @@ def _day(at: float | None) -> str:
 
 
 class KpiBook:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, service: str | None = None):
         self.settings = settings
-        self.total_key = settings.key("kpi:total")
+        self.prefix = f"{service or settings.service}:kpi"
+        self.total_key = settings.key(f"{self.prefix}:total")
 
     def day_key(self, day: str) -> str:
-        return self.settings.key(f"kpi:day:{day}")
+        return self.settings.key(f"{self.prefix}:day:{day}")
 
     def hist_key(self, name: str) -> str:
-        return self.settings.key(f"kpi:hist:{name}")
+        return self.settings.key(f"{self.prefix}:hist:{name}")
 
     def count(self, pipe, name: str, labels: dict[str, str] | None = None, amount: float = 1,
               at: float | None = None) -> None:
