@@ -869,9 +869,12 @@ class DevStack:
             self.ensure_topics()
             for name in self.service_names:
                 i = SERVICES.index(name)
+                env = self.service_env(name)
+                if "profile" in self.services:  # the opportunity service looks managers up there
+                    env.setdefault("ITM_PROFILE_TARGET", self.services["profile"].grpc_target)
                 svc = ServiceProcess(
                     name,
-                    self.service_env(name),
+                    env,
                     self.data_dir,
                     grpc_port=self._port(10 + i),
                     http_port=self._port(20 + i),

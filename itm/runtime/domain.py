@@ -4,11 +4,20 @@ State lives in Redis as one serialized protobuf per entity with a version;
 every change and its events commit in one MULTI/EXEC with the outbox, then the
 relay publishes them. Creates are idempotent by client request id; updates
 carry an expected version (a stale one is ABORTED).
+
+Request ids: ``<kind>:request:<id>`` holds ``<entity id>|<fingerprint>`` for 7
+days, written in the same MULTI as the entity. The fingerprint is a hash of
+the caller and the request, so a retry of the same request returns the same
+entity without a second event, and the same id reused for a *different*
+request is refused (ALREADY_EXISTS) instead of silently returning something
+else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -25,6 +34,10 @@ M = TypeVar("M", bound=Message)
 T = TypeVar("T")
 
 MAX_PAGE = 500
+DEFAULT_PAGE = 50
+REQUEST_TTL_S = 7 * 24 * 3600
+MAX_REQUEST_ID = 128
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 
 class DomainService(Service):
@@ -91,28 +104,70 @@ class EntityStore(Generic[M]):
         pipe.set(self.key(entity_id), msg.SerializeToString())
         pipe.zadd(self.index, {entity_id: 0})
 
-    async def page(self, page_size: int, page_token: str) -> tuple[list[M], str]:
-        """Ids in lexical order; the token is the last id of the previous page."""
-        size = max(1, min(page_size or 50, MAX_PAGE))
+    async def page(self, page_size: int, page_token: str, index: str | None = None) -> tuple[list[M], str]:
+        """Ids of ``index`` (default: all) in lexical order; the token is the last id
+        of the previous page. Validate page_size first (``page_size_of``)."""
+        size = max(1, min(page_size or DEFAULT_PAGE, MAX_PAGE))
         start = f"({page_token}" if page_token else "-"
-        ids = await self.svc.redis.zrangebylex(self.index, start, "+", start=0, num=size + 1)
+        ids = await self.svc.redis.zrangebylex(index or self.index, start, "+", start=0, num=size + 1)
         more = len(ids) > size
         ids = ids[:size]
+        items = await self.load_many([i.decode() for i in ids])
+        return items, (ids[-1].decode() if more else "")
+
+    async def load_many(self, ids: list[str]) -> list[M]:
         items = []
         if ids:
-            raws = await self.svc.redis.mget([self.key(i.decode()) for i in ids])
-            for raw in raws:
+            for raw in await self.svc.redis.mget([self.key(i) for i in ids]):
                 if raw is not None:
                     msg = self.cls()
                     msg.ParseFromString(raw)
                     items.append(msg)
-        return items, (ids[-1].decode() if more else "")
+        return items
+
+    # -- idempotent creates ---------------------------------------------------------
+    async def prior_request(self, reader, context, request_id: str, fp: str) -> str | None:
+        """The entity id an earlier identical request created, or None; a reused id with a
+        different request is ALREADY_EXISTS. Call inside the transaction, WATCHing the key."""
+        if not request_id:
+            return None
+        raw = await reader.get(self.request_key(request_id))
+        if raw is None:
+            return None
+        entity_id, _, stored = raw.decode().partition("|")
+        if stored and stored != fp:
+            await context.abort(
+                grpc.StatusCode.ALREADY_EXISTS,
+                f"request_id {request_id!r} was already used for a different request (it created "
+                f"{self.kind} {entity_id}); send a new request_id for a new request",
+            )
+        return entity_id
+
+    def remember_request(self, pipe, request_id: str, entity_id: str, fp: str) -> None:
+        if request_id:
+            pipe.set(self.request_key(request_id), f"{entity_id}|{fp}", ex=REQUEST_TTL_S)
 
     async def all_ids(self) -> list[str]:
         return [i.decode() for i in await self.svc.redis.zrange(self.index, 0, -1)]
 
 
+def fingerprint(request: Message, caller: str = "") -> str:
+    """What makes two requests "the same" for idempotency: the caller and every field."""
+    h = hashlib.sha256()
+    h.update(caller.encode())
+    h.update(b"\0" + request.DESCRIPTOR.full_name.encode() + b"\0")
+    h.update(request.SerializeToString(deterministic=True))
+    return h.hexdigest()[:32]
+
+
+async def check_request_id(context, request_id: str) -> None:
+    if len(request_id) > MAX_REQUEST_ID:
+        await invalid(context, f"request_id is longer than {MAX_REQUEST_ID} characters")
+
+
 async def check_version(context, kind: str, entity_id: str, current: int, expected: int) -> None:
+    if expected < 0:
+        await invalid(context, f"expected_version must be >= 0 (0 = no check), got {expected}")
     if expected and expected != current:
         await context.abort(
             grpc.StatusCode.ABORTED,
@@ -125,22 +180,76 @@ async def invalid(context, message: str):
     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
+async def failed_precondition(context, message: str):
+    await context.abort(grpc.StatusCode.FAILED_PRECONDITION, message)
+
+
+async def check_id(context, value: str, field: str) -> str:
+    """A required identifier: letters, digits, '.', '_', '@', '-' (max 64)."""
+    if not value:
+        await invalid(context, f"{field} is required")
+    if not ID_RE.match(value):
+        await invalid(context, f"{field} {value[:80]!r} must be 1-64 letters, digits, '.', '_', '@' or '-', "
+                               "starting with a letter or digit")
+    return value
+
+
+async def check_text(context, value: str, field: str, max_len: int = 200, required: bool = False) -> str:
+    if required and not value.strip():
+        await invalid(context, f"{field} is required")
+    if len(value) > max_len:
+        await invalid(context, f"{field} is longer than {max_len} characters ({len(value)})")
+    return value
+
+
+async def page_size_of(context, page_size: int) -> int:
+    if page_size < 0:
+        await invalid(context, f"page_size must be >= 0 (0 = {DEFAULT_PAGE}, at most {MAX_PAGE}), got {page_size}")
+    return max(1, min(page_size or DEFAULT_PAGE, MAX_PAGE))
+
+
+async def offset_token(context, token: str) -> int:
+    """Page tokens that are offsets (derived lists): a non-negative integer."""
+    if not token:
+        return 0
+    if not token.isdigit():
+        await invalid(context, f"page_token {token[:40]!r} is not one this service issued; "
+                               "pass next_page_token from the previous page")
+    return int(token)
+
+
+async def check_past(context, ts, field: str) -> None:
+    """A timestamp that is set must not lie in the future (a minute of clock skew allowed)."""
+    import time
+
+    if ts.seconds and ts.seconds > time.time() + 60:
+        await invalid(context, f"{field} lies in the future ({ts.ToJsonString()})")
+
+
+def now_ts():
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    ts = Timestamp()
+    ts.GetCurrentTime()
+    return ts
+
+
 def check_level(level: int, what: str = "level") -> str | None:
     if not 1 <= level <= 5:
         return f"{what} must be between 1 and 5, got {level}"
     return None
 
 
-async def canonical_skill(context, text: str) -> str:
+async def canonical_skill(context, text: str, field: str = "skill") -> str:
     """Normalise a skill id, name or alias; INVALID_ARGUMENT with suggestions if unknown."""
     from itm.taxonomy import Taxonomy, UnknownSkill
 
     if not text or not text.strip():
-        await invalid(context, "skill is required")
+        await invalid(context, f"{field} is required")
     try:
         return Taxonomy.load_default().normalise(text)
     except UnknownSkill as exc:
-        await invalid(context, str(exc))
+        await invalid(context, f"{field}: {exc}" if field != "skill" else str(exc))
 
 
 async def replay(svc: DomainService, store: EntityStore, envelopes_for: Callable[[Message], list]) -> int:

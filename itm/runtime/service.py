@@ -268,7 +268,8 @@ class Service:
         addr = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         self.grpc.add_insecure_port(addr)
         await self.grpc.start()
-        runner = web.AppRunner(self.http, access_log=None)
+        # handler_cancellation: a long-lived response (the notifier's SSE) ends when its client goes away
+        runner = web.AppRunner(self.http, access_log=None, handler_cancellation=True)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.http_host, self.settings.http_port)
         await site.start()

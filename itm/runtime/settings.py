@@ -64,9 +64,21 @@ class Settings(BaseSettings):
     default_threshold_percent: int = Field(80, ge=1, le=100)
     scoring_version: int = Field(1, ge=1)
 
+    # opportunity governance (issue 3)
+    approval_hours_threshold: float = Field(
+        10.0, ge=0, description="postings above this many hours per week wait for the owner's manager's approval")
+    gig_time_share_percent: float = Field(
+        20.0, ge=0, le=100, description="max share of an employee's hours available per week released to gigs")
+    profile_target: str = Field("127.0.0.1:50051", description="host:port of the profile service's gRPC "
+                                "(the opportunity service looks up managers and hours available)")
+
     # notifier
     inbox_max_len: int = Field(1000, ge=10)
-    client_buffer: int = Field(256, ge=1, description="per-connection queue before a client is told to resume")
+    client_buffer: int = Field(256, ge=1, description="notifications a live connection may fall behind "
+                               "before it is told to resume from its last id")
+    client_write_timeout_s: float = Field(10.0, gt=0, description="a live write that does not complete in this "
+                                          "time ends the connection with 'resume from <id>'")
+    notifier_heartbeat_s: float = Field(15.0, gt=0, description="heartbeat on idle live connections")
     public_base_url: str = "http://localhost:8080"
 
     @field_validator("kafka_bootstrap")

@@ -46,11 +46,24 @@ TOPICS: dict[str, Topic] = {
         _t("profile.skill-verified", "profile", "employee_id", events_pb2.SkillVerified, EMPLOYEE_PARTITIONS),
         _t("profile.preferences-changed", "profile", "employee_id", events_pb2.PreferencesChanged, EMPLOYEE_PARTITIONS),
         _t("profile.employee-erased", "profile", "employee_id", events_pb2.EmployeeErased, EMPLOYEE_PARTITIONS),
+        _t("profile.skill-endorsed", "profile", "employee_id", events_pb2.SkillEndorsed, EMPLOYEE_PARTITIONS),
+        _t("profile.visibility-changed", "profile", "employee_id", events_pb2.VisibilityChanged, EMPLOYEE_PARTITIONS),
         _t("opportunity.gig-posted", "opportunity", "opportunity_id", events_pb2.GigPosted, OPPORTUNITY_PARTITIONS),
         _t("opportunity.requirements-changed", "opportunity", "opportunity_id", events_pb2.RequirementsChanged, OPPORTUNITY_PARTITIONS),
         _t("opportunity.gig-closed", "opportunity", "opportunity_id", events_pb2.GigClosed, OPPORTUNITY_PARTITIONS),
+        _t("opportunity.approval-requested", "opportunity", "opportunity_id", events_pb2.ApprovalRequested, OPPORTUNITY_PARTITIONS),
+        # applications are entities of their own ("<opportunity_id>:<employee_id>"), keyed by that id
+        _t("opportunity.application-submitted", "opportunity", "application_id", events_pb2.ApplicationSubmitted, OPPORTUNITY_PARTITIONS),
+        _t("opportunity.application-withdrawn", "opportunity", "application_id", events_pb2.ApplicationWithdrawn, OPPORTUNITY_PARTITIONS),
+        _t("opportunity.application-shortlisted", "opportunity", "application_id", events_pb2.ApplicationShortlisted, OPPORTUNITY_PARTITIONS),
+        _t("opportunity.application-accepted", "opportunity", "application_id", events_pb2.ApplicationAccepted, OPPORTUNITY_PARTITIONS),
+        _t("opportunity.application-declined", "opportunity", "application_id", events_pb2.ApplicationDeclined, OPPORTUNITY_PARTITIONS),
+        _t("opportunity.time-release-approved", "opportunity", "application_id", events_pb2.TimeReleaseApproved, OPPORTUNITY_PARTITIONS),
+        _t("opportunity.time-release-refused", "opportunity", "application_id", events_pb2.TimeReleaseRefused, OPPORTUNITY_PARTITIONS),
+        _t("opportunity.feedback-given", "opportunity", "application_id", events_pb2.FeedbackGiven, OPPORTUNITY_PARTITIONS),
         _t("learning.course-published", "learning", "course_id", events_pb2.CoursePublished, CATALOG_PARTITIONS),
         _t("learning.course-completed", "learning", "employee_id", events_pb2.CourseCompleted, EMPLOYEE_PARTITIONS),
+        _t("learning.course-enrolled", "learning", "employee_id", events_pb2.CourseEnrolled, EMPLOYEE_PARTITIONS),
         _t("match.threshold-crossed", "matcher", "employee_id", events_pb2.ThresholdCrossed, EMPLOYEE_PARTITIONS),
         _t("match.updated", "matcher", "employee_id", events_pb2.MatchUpdated, EMPLOYEE_PARTITIONS),
         _t("itm.dead-letter", "any consumer", "original key", envelope_pb2.DeadLetter, 1),
@@ -62,8 +75,19 @@ TOPICS: dict[str, Topic] = {
 
 DEAD_LETTER = "itm.dead-letter"
 
+
+def _carries(t: Topic, field: str) -> bool:
+    return t.payload is not None and field in t.payload.DESCRIPTOR.fields_by_name
+
+
+# What the matcher consumes. Every profile.* payload carries the employee's match
+# snapshot in `profile` (except the erasure, which the matcher handles by type);
+# OPPORTUNITY_TOPICS are the opportunity.* topics whose payload carries the
+# opportunity's snapshot in `opportunity`. Application events (keyed by
+# application id) are not the matcher's business.
 PROFILE_TOPICS = [n for n in TOPICS if n.startswith("profile.")]
-OPPORTUNITY_TOPICS = [n for n in TOPICS if n.startswith("opportunity.")]
+OPPORTUNITY_TOPICS = [n for n, t in TOPICS.items() if n.startswith("opportunity.") and _carries(t, "opportunity")]
+APPLICATION_TOPICS = [n for n, t in TOPICS.items() if n.startswith("opportunity.") and _carries(t, "application")]
 
 _PAYLOAD_BY_FULL_NAME = {t.payload.DESCRIPTOR.full_name: t.payload for t in TOPICS.values() if t.payload}
 

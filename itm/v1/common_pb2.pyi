@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -42,6 +45,23 @@ class OpportunityStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OPPORTUNITY_STATUS_OPEN: _ClassVar[OpportunityStatus]
     OPPORTUNITY_STATUS_CLOSED: _ClassVar[OpportunityStatus]
     OPPORTUNITY_STATUS_FILLED: _ClassVar[OpportunityStatus]
+
+class ApplicationStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    APPLICATION_STATUS_UNSPECIFIED: _ClassVar[ApplicationStatus]
+    APPLICATION_STATUS_SUBMITTED: _ClassVar[ApplicationStatus]
+    APPLICATION_STATUS_SHORTLISTED: _ClassVar[ApplicationStatus]
+    APPLICATION_STATUS_ACCEPTED: _ClassVar[ApplicationStatus]
+    APPLICATION_STATUS_DECLINED: _ClassVar[ApplicationStatus]
+    APPLICATION_STATUS_WITHDRAWN: _ClassVar[ApplicationStatus]
+    APPLICATION_STATUS_COMPLETED: _ClassVar[ApplicationStatus]
+
+class TimeReleaseStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TIME_RELEASE_STATUS_UNSPECIFIED: _ClassVar[TimeReleaseStatus]
+    TIME_RELEASE_STATUS_PENDING: _ClassVar[TimeReleaseStatus]
+    TIME_RELEASE_STATUS_APPROVED: _ClassVar[TimeReleaseStatus]
+    TIME_RELEASE_STATUS_REFUSED: _ClassVar[TimeReleaseStatus]
 SKILL_STATUS_UNSPECIFIED: SkillStatus
 SKILL_STATUS_CLAIMED: SkillStatus
 SKILL_STATUS_ASPIRATIONAL: SkillStatus
@@ -66,6 +86,17 @@ OPPORTUNITY_STATUS_PENDING_APPROVAL: OpportunityStatus
 OPPORTUNITY_STATUS_OPEN: OpportunityStatus
 OPPORTUNITY_STATUS_CLOSED: OpportunityStatus
 OPPORTUNITY_STATUS_FILLED: OpportunityStatus
+APPLICATION_STATUS_UNSPECIFIED: ApplicationStatus
+APPLICATION_STATUS_SUBMITTED: ApplicationStatus
+APPLICATION_STATUS_SHORTLISTED: ApplicationStatus
+APPLICATION_STATUS_ACCEPTED: ApplicationStatus
+APPLICATION_STATUS_DECLINED: ApplicationStatus
+APPLICATION_STATUS_WITHDRAWN: ApplicationStatus
+APPLICATION_STATUS_COMPLETED: ApplicationStatus
+TIME_RELEASE_STATUS_UNSPECIFIED: TimeReleaseStatus
+TIME_RELEASE_STATUS_PENDING: TimeReleaseStatus
+TIME_RELEASE_STATUS_APPROVED: TimeReleaseStatus
+TIME_RELEASE_STATUS_REFUSED: TimeReleaseStatus
 
 class EmployeeSkill(_message.Message):
     __slots__ = ("skill_id", "level", "status", "source")
@@ -140,7 +171,7 @@ class CourseSkill(_message.Message):
     def __init__(self, skill_id: _Optional[str] = ..., level: _Optional[int] = ...) -> None: ...
 
 class Course(_message.Message):
-    __slots__ = ("course_id", "title", "hours", "format", "provider", "teaches", "retired")
+    __slots__ = ("course_id", "title", "hours", "format", "provider", "teaches", "retired", "version")
     COURSE_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     HOURS_FIELD_NUMBER: _ClassVar[int]
@@ -148,6 +179,7 @@ class Course(_message.Message):
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     TEACHES_FIELD_NUMBER: _ClassVar[int]
     RETIRED_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     course_id: str
     title: str
     hours: float
@@ -155,7 +187,54 @@ class Course(_message.Message):
     provider: str
     teaches: _containers.RepeatedCompositeFieldContainer[CourseSkill]
     retired: bool
-    def __init__(self, course_id: _Optional[str] = ..., title: _Optional[str] = ..., hours: _Optional[float] = ..., format: _Optional[str] = ..., provider: _Optional[str] = ..., teaches: _Optional[_Iterable[_Union[CourseSkill, _Mapping]]] = ..., retired: _Optional[bool] = ...) -> None: ...
+    version: int
+    def __init__(self, course_id: _Optional[str] = ..., title: _Optional[str] = ..., hours: _Optional[float] = ..., format: _Optional[str] = ..., provider: _Optional[str] = ..., teaches: _Optional[_Iterable[_Union[CourseSkill, _Mapping]]] = ..., retired: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...
+
+class SkillFeedback(_message.Message):
+    __slots__ = ("skill_id", "level", "comment")
+    SKILL_ID_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    skill_id: str
+    level: int
+    comment: str
+    def __init__(self, skill_id: _Optional[str] = ..., level: _Optional[int] = ..., comment: _Optional[str] = ...) -> None: ...
+
+class Application(_message.Message):
+    __slots__ = ("application_id", "opportunity_id", "employee_id", "status", "note", "owner_id", "opportunity_type", "hours_per_week", "time_release", "release_approver_id", "decided_by", "reason", "feedback", "submitted_at", "updated_at", "version")
+    APPLICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    OPPORTUNITY_ID_FIELD_NUMBER: _ClassVar[int]
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    OPPORTUNITY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    HOURS_PER_WEEK_FIELD_NUMBER: _ClassVar[int]
+    TIME_RELEASE_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_APPROVER_ID_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_BY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    application_id: str
+    opportunity_id: str
+    employee_id: str
+    status: ApplicationStatus
+    note: str
+    owner_id: str
+    opportunity_type: OpportunityType
+    hours_per_week: float
+    time_release: TimeReleaseStatus
+    release_approver_id: str
+    decided_by: str
+    reason: str
+    feedback: _containers.RepeatedCompositeFieldContainer[SkillFeedback]
+    submitted_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    version: int
+    def __init__(self, application_id: _Optional[str] = ..., opportunity_id: _Optional[str] = ..., employee_id: _Optional[str] = ..., status: _Optional[_Union[ApplicationStatus, str]] = ..., note: _Optional[str] = ..., owner_id: _Optional[str] = ..., opportunity_type: _Optional[_Union[OpportunityType, str]] = ..., hours_per_week: _Optional[float] = ..., time_release: _Optional[_Union[TimeReleaseStatus, str]] = ..., release_approver_id: _Optional[str] = ..., decided_by: _Optional[str] = ..., reason: _Optional[str] = ..., feedback: _Optional[_Iterable[_Union[SkillFeedback, _Mapping]]] = ..., submitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ...) -> None: ...
 
 class ReplayRequest(_message.Message):
     __slots__ = ()

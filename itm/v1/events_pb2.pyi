@@ -36,16 +36,42 @@ class SkillRemoved(_message.Message):
     def __init__(self, skill_id: _Optional[str] = ..., profile: _Optional[_Union[_common_pb2.EmployeeMatchProfile, _Mapping]] = ...) -> None: ...
 
 class SkillVerified(_message.Message):
-    __slots__ = ("skill", "verified_by", "course_id", "profile")
+    __slots__ = ("skill", "verified_by", "course_id", "profile", "opportunity_id", "application_id")
     SKILL_FIELD_NUMBER: _ClassVar[int]
     VERIFIED_BY_FIELD_NUMBER: _ClassVar[int]
     COURSE_ID_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
+    OPPORTUNITY_ID_FIELD_NUMBER: _ClassVar[int]
+    APPLICATION_ID_FIELD_NUMBER: _ClassVar[int]
     skill: _common_pb2.EmployeeSkill
     verified_by: str
     course_id: str
     profile: _common_pb2.EmployeeMatchProfile
-    def __init__(self, skill: _Optional[_Union[_common_pb2.EmployeeSkill, _Mapping]] = ..., verified_by: _Optional[str] = ..., course_id: _Optional[str] = ..., profile: _Optional[_Union[_common_pb2.EmployeeMatchProfile, _Mapping]] = ...) -> None: ...
+    opportunity_id: str
+    application_id: str
+    def __init__(self, skill: _Optional[_Union[_common_pb2.EmployeeSkill, _Mapping]] = ..., verified_by: _Optional[str] = ..., course_id: _Optional[str] = ..., profile: _Optional[_Union[_common_pb2.EmployeeMatchProfile, _Mapping]] = ..., opportunity_id: _Optional[str] = ..., application_id: _Optional[str] = ...) -> None: ...
+
+class SkillEndorsed(_message.Message):
+    __slots__ = ("skill", "endorser_id", "level", "profile", "endorsements")
+    SKILL_FIELD_NUMBER: _ClassVar[int]
+    ENDORSER_ID_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    ENDORSEMENTS_FIELD_NUMBER: _ClassVar[int]
+    skill: _common_pb2.EmployeeSkill
+    endorser_id: str
+    level: int
+    profile: _common_pb2.EmployeeMatchProfile
+    endorsements: int
+    def __init__(self, skill: _Optional[_Union[_common_pb2.EmployeeSkill, _Mapping]] = ..., endorser_id: _Optional[str] = ..., level: _Optional[int] = ..., profile: _Optional[_Union[_common_pb2.EmployeeMatchProfile, _Mapping]] = ..., endorsements: _Optional[int] = ...) -> None: ...
+
+class VisibilityChanged(_message.Message):
+    __slots__ = ("hide_aspirational_from_managers", "profile")
+    HIDE_ASPIRATIONAL_FROM_MANAGERS_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    hide_aspirational_from_managers: bool
+    profile: _common_pb2.EmployeeMatchProfile
+    def __init__(self, hide_aspirational_from_managers: _Optional[bool] = ..., profile: _Optional[_Union[_common_pb2.EmployeeMatchProfile, _Mapping]] = ...) -> None: ...
 
 class PreferencesChanged(_message.Message):
     __slots__ = ("profile",)
@@ -60,10 +86,22 @@ class EmployeeErased(_message.Message):
     def __init__(self, employee_id: _Optional[str] = ...) -> None: ...
 
 class GigPosted(_message.Message):
-    __slots__ = ("opportunity",)
+    __slots__ = ("opportunity", "approved_by")
     OPPORTUNITY_FIELD_NUMBER: _ClassVar[int]
+    APPROVED_BY_FIELD_NUMBER: _ClassVar[int]
     opportunity: _common_pb2.OpportunityMatchProfile
-    def __init__(self, opportunity: _Optional[_Union[_common_pb2.OpportunityMatchProfile, _Mapping]] = ...) -> None: ...
+    approved_by: str
+    def __init__(self, opportunity: _Optional[_Union[_common_pb2.OpportunityMatchProfile, _Mapping]] = ..., approved_by: _Optional[str] = ...) -> None: ...
+
+class ApprovalRequested(_message.Message):
+    __slots__ = ("opportunity", "approver_id", "threshold_hours")
+    OPPORTUNITY_FIELD_NUMBER: _ClassVar[int]
+    APPROVER_ID_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_HOURS_FIELD_NUMBER: _ClassVar[int]
+    opportunity: _common_pb2.OpportunityMatchProfile
+    approver_id: str
+    threshold_hours: float
+    def __init__(self, opportunity: _Optional[_Union[_common_pb2.OpportunityMatchProfile, _Mapping]] = ..., approver_id: _Optional[str] = ..., threshold_hours: _Optional[float] = ...) -> None: ...
 
 class RequirementsChanged(_message.Message):
     __slots__ = ("opportunity",)
@@ -80,6 +118,62 @@ class GigClosed(_message.Message):
     outcome: str
     assigned_employee_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, opportunity: _Optional[_Union[_common_pb2.OpportunityMatchProfile, _Mapping]] = ..., outcome: _Optional[str] = ..., assigned_employee_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ApplicationSubmitted(_message.Message):
+    __slots__ = ("application",)
+    APPLICATION_FIELD_NUMBER: _ClassVar[int]
+    application: _common_pb2.Application
+    def __init__(self, application: _Optional[_Union[_common_pb2.Application, _Mapping]] = ...) -> None: ...
+
+class ApplicationWithdrawn(_message.Message):
+    __slots__ = ("application",)
+    APPLICATION_FIELD_NUMBER: _ClassVar[int]
+    application: _common_pb2.Application
+    def __init__(self, application: _Optional[_Union[_common_pb2.Application, _Mapping]] = ...) -> None: ...
+
+class ApplicationShortlisted(_message.Message):
+    __slots__ = ("application",)
+    APPLICATION_FIELD_NUMBER: _ClassVar[int]
+    application: _common_pb2.Application
+    def __init__(self, application: _Optional[_Union[_common_pb2.Application, _Mapping]] = ...) -> None: ...
+
+class ApplicationAccepted(_message.Message):
+    __slots__ = ("application",)
+    APPLICATION_FIELD_NUMBER: _ClassVar[int]
+    application: _common_pb2.Application
+    def __init__(self, application: _Optional[_Union[_common_pb2.Application, _Mapping]] = ...) -> None: ...
+
+class ApplicationDeclined(_message.Message):
+    __slots__ = ("application",)
+    APPLICATION_FIELD_NUMBER: _ClassVar[int]
+    application: _common_pb2.Application
+    def __init__(self, application: _Optional[_Union[_common_pb2.Application, _Mapping]] = ...) -> None: ...
+
+class TimeReleaseApproved(_message.Message):
+    __slots__ = ("application", "committed_hours", "limit_hours")
+    APPLICATION_FIELD_NUMBER: _ClassVar[int]
+    COMMITTED_HOURS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_HOURS_FIELD_NUMBER: _ClassVar[int]
+    application: _common_pb2.Application
+    committed_hours: float
+    limit_hours: float
+    def __init__(self, application: _Optional[_Union[_common_pb2.Application, _Mapping]] = ..., committed_hours: _Optional[float] = ..., limit_hours: _Optional[float] = ...) -> None: ...
+
+class TimeReleaseRefused(_message.Message):
+    __slots__ = ("application",)
+    APPLICATION_FIELD_NUMBER: _ClassVar[int]
+    application: _common_pb2.Application
+    def __init__(self, application: _Optional[_Union[_common_pb2.Application, _Mapping]] = ...) -> None: ...
+
+class FeedbackGiven(_message.Message):
+    __slots__ = ("application", "feedback", "opportunity_title")
+    APPLICATION_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_FIELD_NUMBER: _ClassVar[int]
+    OPPORTUNITY_TITLE_FIELD_NUMBER: _ClassVar[int]
+    application: _common_pb2.Application
+    feedback: _containers.RepeatedCompositeFieldContainer[_common_pb2.SkillFeedback]
+    opportunity_title: str
+    def __init__(self, application: _Optional[_Union[_common_pb2.Application, _Mapping]] = ..., feedback: _Optional[_Iterable[_Union[_common_pb2.SkillFeedback, _Mapping]]] = ..., opportunity_title: _Optional[str] = ...) -> None: ...
 
 class CoursePublished(_message.Message):
     __slots__ = ("course",)
@@ -98,6 +192,16 @@ class CourseCompleted(_message.Message):
     skills: _containers.RepeatedCompositeFieldContainer[_common_pb2.CourseSkill]
     credential_id: str
     def __init__(self, employee_id: _Optional[str] = ..., course_id: _Optional[str] = ..., skills: _Optional[_Iterable[_Union[_common_pb2.CourseSkill, _Mapping]]] = ..., credential_id: _Optional[str] = ...) -> None: ...
+
+class CourseEnrolled(_message.Message):
+    __slots__ = ("employee_id", "course_id", "enrollment_id")
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    COURSE_ID_FIELD_NUMBER: _ClassVar[int]
+    ENROLLMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    employee_id: str
+    course_id: str
+    enrollment_id: str
+    def __init__(self, employee_id: _Optional[str] = ..., course_id: _Optional[str] = ..., enrollment_id: _Optional[str] = ...) -> None: ...
 
 class RequirementCredit(_message.Message):
     __slots__ = ("skill_id", "min_level", "weight", "must_have", "employee_level", "status", "credit", "via_related_skill")

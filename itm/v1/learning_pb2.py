@@ -22,32 +22,47 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from itm.v1 import common_pb2 as itm_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15itm/v1/learning.proto\x12\x06itm.v1\x1a\x13itm/v1/common.proto\"0\n\x10\x43ourseSkillInput\x12\r\n\x05skill\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\"\xa8\x01\n\x14PublishCourseRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\tcourse_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\r\n\x05hours\x18\x04 \x01(\x01\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\x12\x10\n\x08provider\x18\x06 \x01(\t\x12)\n\x07teaches\x18\x07 \x03(\x0b\x32\x18.itm.v1.CourseSkillInput\"%\n\x10GetCourseRequest\x12\x11\n\tcourse_id\x18\x01 \x01(\t\"]\n\x12\x46indCoursesRequest\x12\r\n\x05skill\x18\x01 \x01(\t\x12\x11\n\tmin_level\x18\x02 \x01(\x05\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"O\n\x13\x46indCoursesResponse\x12\x1f\n\x07\x63ourses\x18\x01 \x03(\x0b\x32\x0e.itm.v1.Course\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x83\x01\n\nEnrollment\x12\x15\n\renrollment_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x02 \x01(\t\x12\x11\n\tcourse_id\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x15\n\rcredential_id\x18\x05 \x01(\t\x12\x0f\n\x07version\x18\x06 \x01(\x03\"K\n\rEnrollRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x02 \x01(\t\x12\x11\n\tcourse_id\x18\x03 \x01(\t\"S\n\x15\x43ompleteCourseRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x02 \x01(\t\x12\x11\n\tcourse_id\x18\x03 \x01(\t2\x82\x03\n\x0fLearningService\x12=\n\rPublishCourse\x12\x1c.itm.v1.PublishCourseRequest\x1a\x0e.itm.v1.Course\x12\x35\n\tGetCourse\x12\x18.itm.v1.GetCourseRequest\x1a\x0e.itm.v1.Course\x12\x46\n\x0b\x46indCourses\x12\x1a.itm.v1.FindCoursesRequest\x1a\x1b.itm.v1.FindCoursesResponse\x12\x33\n\x06\x45nroll\x12\x15.itm.v1.EnrollRequest\x1a\x12.itm.v1.Enrollment\x12\x43\n\x0e\x43ompleteCourse\x12\x1d.itm.v1.CompleteCourseRequest\x1a\x12.itm.v1.Enrollment\x12\x37\n\x06Replay\x12\x15.itm.v1.ReplayRequest\x1a\x16.itm.v1.ReplayResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15itm/v1/learning.proto\x12\x06itm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13itm/v1/common.proto\"0\n\x10\x43ourseSkillInput\x12\r\n\x05skill\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\"\xc2\x01\n\x14PublishCourseRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\tcourse_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\r\n\x05hours\x18\x04 \x01(\x01\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\x12\x10\n\x08provider\x18\x06 \x01(\t\x12)\n\x07teaches\x18\x07 \x03(\x0b\x32\x18.itm.v1.CourseSkillInput\x12\x18\n\x10\x65xpected_version\x18\x08 \x01(\x03\"%\n\x10GetCourseRequest\x12\x11\n\tcourse_id\x18\x01 \x01(\t\"T\n\x12ListCoursesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x17\n\x0finclude_retired\x18\x03 \x01(\x08\"O\n\x13ListCoursesResponse\x12\x1f\n\x07\x63ourses\x18\x01 \x03(\x0b\x32\x0e.itm.v1.Course\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"B\n\x13RetireCourseRequest\x12\x11\n\tcourse_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\"]\n\x12\x46indCoursesRequest\x12\r\n\x05skill\x18\x01 \x01(\t\x12\x11\n\tmin_level\x18\x02 \x01(\x05\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"O\n\x13\x46indCoursesResponse\x12\x1f\n\x07\x63ourses\x18\x01 \x03(\x0b\x32\x0e.itm.v1.Course\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8e\x02\n\nEnrollment\x12\x15\n\renrollment_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x02 \x01(\t\x12\x11\n\tcourse_id\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x15\n\rcredential_id\x18\x05 \x01(\t\x12\x0f\n\x07version\x18\x06 \x01(\x03\x12/\n\x0b\x65nrolled_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\ncredential\x18\t \x01(\x0b\x32\x12.itm.v1.Credential\"\xc7\x01\n\nCredential\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x02 \x01(\t\x12\x11\n\tcourse_id\x18\x03 \x01(\t\x12\x14\n\x0c\x63ourse_title\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12#\n\x06skills\x18\x06 \x03(\x0b\x32\x13.itm.v1.CourseSkill\x12-\n\tissued_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"K\n\rEnrollRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x02 \x01(\t\x12\x11\n\tcourse_id\x18\x03 \x01(\t\"S\n\x15\x43ompleteCourseRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x02 \x01(\t\x12\x11\n\tcourse_id\x18\x03 \x01(\t\">\n\x14GetEnrollmentRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x11\n\tcourse_id\x18\x02 \x01(\t\"T\n\x16ListEnrollmentsRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x17ListEnrollmentsResponse\x12\'\n\x0b\x65nrollments\x18\x01 \x03(\x0b\x32\x12.itm.v1.Enrollment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x9e\x05\n\x0fLearningService\x12=\n\rPublishCourse\x12\x1c.itm.v1.PublishCourseRequest\x1a\x0e.itm.v1.Course\x12\x35\n\tGetCourse\x12\x18.itm.v1.GetCourseRequest\x1a\x0e.itm.v1.Course\x12\x46\n\x0bListCourses\x12\x1a.itm.v1.ListCoursesRequest\x1a\x1b.itm.v1.ListCoursesResponse\x12;\n\x0cRetireCourse\x12\x1b.itm.v1.RetireCourseRequest\x1a\x0e.itm.v1.Course\x12\x46\n\x0b\x46indCourses\x12\x1a.itm.v1.FindCoursesRequest\x1a\x1b.itm.v1.FindCoursesResponse\x12\x33\n\x06\x45nroll\x12\x15.itm.v1.EnrollRequest\x1a\x12.itm.v1.Enrollment\x12\x43\n\x0e\x43ompleteCourse\x12\x1d.itm.v1.CompleteCourseRequest\x1a\x12.itm.v1.Enrollment\x12\x41\n\rGetEnrollment\x12\x1c.itm.v1.GetEnrollmentRequest\x1a\x12.itm.v1.Enrollment\x12R\n\x0fListEnrollments\x12\x1e.itm.v1.ListEnrollmentsRequest\x1a\x1f.itm.v1.ListEnrollmentsResponse\x12\x37\n\x06Replay\x12\x15.itm.v1.ReplayRequest\x1a\x16.itm.v1.ReplayResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'itm.v1.learning_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_COURSESKILLINPUT']._serialized_start=54
-  _globals['_COURSESKILLINPUT']._serialized_end=102
-  _globals['_PUBLISHCOURSEREQUEST']._serialized_start=105
-  _globals['_PUBLISHCOURSEREQUEST']._serialized_end=273
-  _globals['_GETCOURSEREQUEST']._serialized_start=275
-  _globals['_GETCOURSEREQUEST']._serialized_end=312
-  _globals['_FINDCOURSESREQUEST']._serialized_start=314
-  _globals['_FINDCOURSESREQUEST']._serialized_end=407
-  _globals['_FINDCOURSESRESPONSE']._serialized_start=409
-  _globals['_FINDCOURSESRESPONSE']._serialized_end=488
-  _globals['_ENROLLMENT']._serialized_start=491
-  _globals['_ENROLLMENT']._serialized_end=622
-  _globals['_ENROLLREQUEST']._serialized_start=624
-  _globals['_ENROLLREQUEST']._serialized_end=699
-  _globals['_COMPLETECOURSEREQUEST']._serialized_start=701
-  _globals['_COMPLETECOURSEREQUEST']._serialized_end=784
-  _globals['_LEARNINGSERVICE']._serialized_start=787
-  _globals['_LEARNINGSERVICE']._serialized_end=1173
+  _globals['_COURSESKILLINPUT']._serialized_start=87
+  _globals['_COURSESKILLINPUT']._serialized_end=135
+  _globals['_PUBLISHCOURSEREQUEST']._serialized_start=138
+  _globals['_PUBLISHCOURSEREQUEST']._serialized_end=332
+  _globals['_GETCOURSEREQUEST']._serialized_start=334
+  _globals['_GETCOURSEREQUEST']._serialized_end=371
+  _globals['_LISTCOURSESREQUEST']._serialized_start=373
+  _globals['_LISTCOURSESREQUEST']._serialized_end=457
+  _globals['_LISTCOURSESRESPONSE']._serialized_start=459
+  _globals['_LISTCOURSESRESPONSE']._serialized_end=538
+  _globals['_RETIRECOURSEREQUEST']._serialized_start=540
+  _globals['_RETIRECOURSEREQUEST']._serialized_end=606
+  _globals['_FINDCOURSESREQUEST']._serialized_start=608
+  _globals['_FINDCOURSESREQUEST']._serialized_end=701
+  _globals['_FINDCOURSESRESPONSE']._serialized_start=703
+  _globals['_FINDCOURSESRESPONSE']._serialized_end=782
+  _globals['_ENROLLMENT']._serialized_start=785
+  _globals['_ENROLLMENT']._serialized_end=1055
+  _globals['_CREDENTIAL']._serialized_start=1058
+  _globals['_CREDENTIAL']._serialized_end=1257
+  _globals['_ENROLLREQUEST']._serialized_start=1259
+  _globals['_ENROLLREQUEST']._serialized_end=1334
+  _globals['_COMPLETECOURSEREQUEST']._serialized_start=1336
+  _globals['_COMPLETECOURSEREQUEST']._serialized_end=1419
+  _globals['_GETENROLLMENTREQUEST']._serialized_start=1421
+  _globals['_GETENROLLMENTREQUEST']._serialized_end=1483
+  _globals['_LISTENROLLMENTSREQUEST']._serialized_start=1485
+  _globals['_LISTENROLLMENTSREQUEST']._serialized_end=1569
+  _globals['_LISTENROLLMENTSRESPONSE']._serialized_start=1571
+  _globals['_LISTENROLLMENTSRESPONSE']._serialized_end=1662
+  _globals['_LEARNINGSERVICE']._serialized_start=1665
+  _globals['_LEARNINGSERVICE']._serialized_end=2335
 # @@protoc_insertion_point(module_scope)

@@ -45,6 +45,16 @@ class LearningServiceStub:
                 request_serializer=itm_dot_v1_dot_learning__pb2.GetCourseRequest.SerializeToString,
                 response_deserializer=itm_dot_v1_dot_common__pb2.Course.FromString,
                 _registered_method=True)
+        self.ListCourses = channel.unary_unary(
+                '/itm.v1.LearningService/ListCourses',
+                request_serializer=itm_dot_v1_dot_learning__pb2.ListCoursesRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_learning__pb2.ListCoursesResponse.FromString,
+                _registered_method=True)
+        self.RetireCourse = channel.unary_unary(
+                '/itm.v1.LearningService/RetireCourse',
+                request_serializer=itm_dot_v1_dot_learning__pb2.RetireCourseRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_common__pb2.Course.FromString,
+                _registered_method=True)
         self.FindCourses = channel.unary_unary(
                 '/itm.v1.LearningService/FindCourses',
                 request_serializer=itm_dot_v1_dot_learning__pb2.FindCoursesRequest.SerializeToString,
@@ -59,6 +69,16 @@ class LearningServiceStub:
                 '/itm.v1.LearningService/CompleteCourse',
                 request_serializer=itm_dot_v1_dot_learning__pb2.CompleteCourseRequest.SerializeToString,
                 response_deserializer=itm_dot_v1_dot_learning__pb2.Enrollment.FromString,
+                _registered_method=True)
+        self.GetEnrollment = channel.unary_unary(
+                '/itm.v1.LearningService/GetEnrollment',
+                request_serializer=itm_dot_v1_dot_learning__pb2.GetEnrollmentRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_learning__pb2.Enrollment.FromString,
+                _registered_method=True)
+        self.ListEnrollments = channel.unary_unary(
+                '/itm.v1.LearningService/ListEnrollments',
+                request_serializer=itm_dot_v1_dot_learning__pb2.ListEnrollmentsRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_learning__pb2.ListEnrollmentsResponse.FromString,
                 _registered_method=True)
         self.Replay = channel.unary_unary(
                 '/itm.v1.LearningService/Replay',
@@ -82,6 +102,19 @@ class LearningServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCourses(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetireCourse(self, request, context):
+        """Take a course out of the catalog (emits learning.course-published with retired = true).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def FindCourses(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -95,6 +128,20 @@ class LearningServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CompleteCourse(self, request, context):
+        """Records the completion and issues the micro-credential (learning.course-completed);
+        the profile service turns it into verified skill evidence.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEnrollment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEnrollments(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -119,6 +166,16 @@ def add_LearningServiceServicer_to_server(servicer, server):
                     request_deserializer=itm_dot_v1_dot_learning__pb2.GetCourseRequest.FromString,
                     response_serializer=itm_dot_v1_dot_common__pb2.Course.SerializeToString,
             ),
+            'ListCourses': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCourses,
+                    request_deserializer=itm_dot_v1_dot_learning__pb2.ListCoursesRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_learning__pb2.ListCoursesResponse.SerializeToString,
+            ),
+            'RetireCourse': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetireCourse,
+                    request_deserializer=itm_dot_v1_dot_learning__pb2.RetireCourseRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_common__pb2.Course.SerializeToString,
+            ),
             'FindCourses': grpc.unary_unary_rpc_method_handler(
                     servicer.FindCourses,
                     request_deserializer=itm_dot_v1_dot_learning__pb2.FindCoursesRequest.FromString,
@@ -133,6 +190,16 @@ def add_LearningServiceServicer_to_server(servicer, server):
                     servicer.CompleteCourse,
                     request_deserializer=itm_dot_v1_dot_learning__pb2.CompleteCourseRequest.FromString,
                     response_serializer=itm_dot_v1_dot_learning__pb2.Enrollment.SerializeToString,
+            ),
+            'GetEnrollment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEnrollment,
+                    request_deserializer=itm_dot_v1_dot_learning__pb2.GetEnrollmentRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_learning__pb2.Enrollment.SerializeToString,
+            ),
+            'ListEnrollments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEnrollments,
+                    request_deserializer=itm_dot_v1_dot_learning__pb2.ListEnrollmentsRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_learning__pb2.ListEnrollmentsResponse.SerializeToString,
             ),
             'Replay': grpc.unary_unary_rpc_method_handler(
                     servicer.Replay,
@@ -193,6 +260,60 @@ class LearningService:
             target,
             '/itm.v1.LearningService/GetCourse',
             itm_dot_v1_dot_learning__pb2.GetCourseRequest.SerializeToString,
+            itm_dot_v1_dot_common__pb2.Course.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCourses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.LearningService/ListCourses',
+            itm_dot_v1_dot_learning__pb2.ListCoursesRequest.SerializeToString,
+            itm_dot_v1_dot_learning__pb2.ListCoursesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetireCourse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.LearningService/RetireCourse',
+            itm_dot_v1_dot_learning__pb2.RetireCourseRequest.SerializeToString,
             itm_dot_v1_dot_common__pb2.Course.FromString,
             options,
             channel_credentials,
@@ -275,6 +396,60 @@ class LearningService:
             '/itm.v1.LearningService/CompleteCourse',
             itm_dot_v1_dot_learning__pb2.CompleteCourseRequest.SerializeToString,
             itm_dot_v1_dot_learning__pb2.Enrollment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEnrollment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.LearningService/GetEnrollment',
+            itm_dot_v1_dot_learning__pb2.GetEnrollmentRequest.SerializeToString,
+            itm_dot_v1_dot_learning__pb2.Enrollment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEnrollments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.LearningService/ListEnrollments',
+            itm_dot_v1_dot_learning__pb2.ListEnrollmentsRequest.SerializeToString,
+            itm_dot_v1_dot_learning__pb2.ListEnrollmentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -22,32 +22,61 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from itm.v1 import common_pb2 as itm_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18itm/v1/opportunity.proto\x12\x06itm.v1\x1a\x13itm/v1/common.proto\"W\n\x10RequirementInput\x12\r\n\x05skill\x18\x01 \x01(\t\x12\x11\n\tmin_level\x18\x02 \x01(\x05\x12\x0e\n\x06weight\x18\x03 \x01(\x01\x12\x11\n\tmust_have\x18\x04 \x01(\x08\"\xef\x02\n\x0bOpportunity\x12\x16\n\x0eopportunity_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12%\n\x04type\x18\x03 \x01(\x0e\x32\x17.itm.v1.OpportunityType\x12)\n\x06status\x18\x04 \x01(\x0e\x32\x19.itm.v1.OpportunityStatus\x12)\n\x0crequirements\x18\x05 \x03(\x0b\x32\x13.itm.v1.Requirement\x12\x16\n\x0ehours_per_week\x18\x06 \x01(\x01\x12\x16\n\x0e\x64uration_weeks\x18\x07 \x01(\x05\x12\x12\n\ndepartment\x18\x08 \x01(\t\x12\x10\n\x08location\x18\t \x01(\t\x12\x0e\n\x06remote\x18\n \x01(\x08\x12\r\n\x05seats\x18\x0b \x01(\x05\x12\x10\n\x08owner_id\x18\x0c \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\r \x01(\t\x12\x0f\n\x07outcome\x18\x0e \x01(\t\x12\x0f\n\x07version\x18\x0f \x01(\x03\"\xae\x02\n\x16PostOpportunityRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12%\n\x04type\x18\x03 \x01(\x0e\x32\x17.itm.v1.OpportunityType\x12.\n\x0crequirements\x18\x04 \x03(\x0b\x32\x18.itm.v1.RequirementInput\x12\x16\n\x0ehours_per_week\x18\x05 \x01(\x01\x12\x16\n\x0e\x64uration_weeks\x18\x06 \x01(\x05\x12\x12\n\ndepartment\x18\x07 \x01(\t\x12\x10\n\x08location\x18\x08 \x01(\t\x12\x0e\n\x06remote\x18\t \x01(\x08\x12\r\n\x05seats\x18\n \x01(\x05\x12\x10\n\x08owner_id\x18\x0b \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0c \x01(\t\"/\n\x15GetOpportunityRequest\x12\x16\n\x0eopportunity_id\x18\x01 \x01(\t\"}\n\x19\x43hangeRequirementsRequest\x12\x16\n\x0eopportunity_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12.\n\x0crequirements\x18\x03 \x03(\x0b\x32\x18.itm.v1.RequirementInput\"{\n\x17\x43loseOpportunityRequest\x12\x16\n\x0eopportunity_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x1d\n\x15\x61ssigned_employee_ids\x18\x04 \x03(\t\"T\n\x18ListOpportunitiesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\topen_only\x18\x03 \x01(\x08\"`\n\x19ListOpportunitiesResponse\x12*\n\ropportunities\x18\x01 \x03(\x0b\x32\x13.itm.v1.Opportunity\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xcd\x03\n\x12OpportunityService\x12\x46\n\x0fPostOpportunity\x12\x1e.itm.v1.PostOpportunityRequest\x1a\x13.itm.v1.Opportunity\x12\x44\n\x0eGetOpportunity\x12\x1d.itm.v1.GetOpportunityRequest\x1a\x13.itm.v1.Opportunity\x12L\n\x12\x43hangeRequirements\x12!.itm.v1.ChangeRequirementsRequest\x1a\x13.itm.v1.Opportunity\x12H\n\x10\x43loseOpportunity\x12\x1f.itm.v1.CloseOpportunityRequest\x1a\x13.itm.v1.Opportunity\x12X\n\x11ListOpportunities\x12 .itm.v1.ListOpportunitiesRequest\x1a!.itm.v1.ListOpportunitiesResponse\x12\x37\n\x06Replay\x12\x15.itm.v1.ReplayRequest\x1a\x16.itm.v1.ReplayResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18itm/v1/opportunity.proto\x12\x06itm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13itm/v1/common.proto\"W\n\x10RequirementInput\x12\r\n\x05skill\x18\x01 \x01(\t\x12\x11\n\tmin_level\x18\x02 \x01(\x05\x12\x0e\n\x06weight\x18\x03 \x01(\x01\x12\x11\n\tmust_have\x18\x04 \x01(\x08\"\xbc\x04\n\x0bOpportunity\x12\x16\n\x0eopportunity_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12%\n\x04type\x18\x03 \x01(\x0e\x32\x17.itm.v1.OpportunityType\x12)\n\x06status\x18\x04 \x01(\x0e\x32\x19.itm.v1.OpportunityStatus\x12)\n\x0crequirements\x18\x05 \x03(\x0b\x32\x13.itm.v1.Requirement\x12\x16\n\x0ehours_per_week\x18\x06 \x01(\x01\x12\x16\n\x0e\x64uration_weeks\x18\x07 \x01(\x05\x12\x12\n\ndepartment\x18\x08 \x01(\t\x12\x10\n\x08location\x18\t \x01(\t\x12\x0e\n\x06remote\x18\n \x01(\x08\x12\r\n\x05seats\x18\x0b \x01(\x05\x12\x10\n\x08owner_id\x18\x0c \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\r \x01(\t\x12\x0f\n\x07outcome\x18\x0e \x01(\t\x12\x0f\n\x07version\x18\x0f \x01(\x03\x12\x13\n\x0b\x61pprover_id\x18\x10 \x01(\t\x12\x12\n\ndecided_by\x18\x11 \x01(\t\x12\x1d\n\x15\x61ssigned_employee_ids\x18\x12 \x03(\t\x12\x13\n\x0bseats_taken\x18\x13 \x01(\x05\x12.\n\ncreated_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x16 \x01(\t\"\xae\x02\n\x16PostOpportunityRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12%\n\x04type\x18\x03 \x01(\x0e\x32\x17.itm.v1.OpportunityType\x12.\n\x0crequirements\x18\x04 \x03(\x0b\x32\x18.itm.v1.RequirementInput\x12\x16\n\x0ehours_per_week\x18\x05 \x01(\x01\x12\x16\n\x0e\x64uration_weeks\x18\x06 \x01(\x05\x12\x12\n\ndepartment\x18\x07 \x01(\t\x12\x10\n\x08location\x18\x08 \x01(\t\x12\x0e\n\x06remote\x18\t \x01(\x08\x12\r\n\x05seats\x18\n \x01(\x05\x12\x10\n\x08owner_id\x18\x0b \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0c \x01(\t\"/\n\x15GetOpportunityRequest\x12\x16\n\x0eopportunity_id\x18\x01 \x01(\t\"}\n\x19\x43hangeRequirementsRequest\x12\x16\n\x0eopportunity_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12.\n\x0crequirements\x18\x03 \x03(\x0b\x32\x18.itm.v1.RequirementInput\"M\n\x19\x41pproveOpportunityRequest\x12\x16\n\x0eopportunity_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\"\\\n\x18RejectOpportunityRequest\x12\x16\n\x0eopportunity_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x8b\x01\n\x17\x43loseOpportunityRequest\x12\x16\n\x0eopportunity_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x1d\n\x15\x61ssigned_employee_ids\x18\x04 \x03(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\x94\x01\n\x18ListOpportunitiesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\topen_only\x18\x03 \x01(\x08\x12)\n\x06status\x18\x04 \x01(\x0e\x32\x19.itm.v1.OpportunityStatus\x12\x13\n\x0b\x61pprover_id\x18\x05 \x01(\t\"`\n\x19ListOpportunitiesResponse\x12*\n\ropportunities\x18\x01 \x03(\x0b\x32\x13.itm.v1.Opportunity\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"]\n\x0c\x41pplyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x16\n\x0eopportunity_id\x18\x02 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x03 \x01(\t\x12\x0c\n\x04note\x18\x04 \x01(\t\"/\n\x15GetApplicationRequest\x12\x16\n\x0e\x61pplication_id\x18\x01 \x01(\t\"^\n\x1aWithdrawApplicationRequest\x12\x16\n\x0e\x61pplication_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\"O\n\x1bShortlistApplicationRequest\x12\x16\n\x0e\x61pplication_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\"L\n\x18\x41\x63\x63\x65ptApplicationRequest\x12\x16\n\x0e\x61pplication_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\"]\n\x19\x44\x65\x63lineApplicationRequest\x12\x16\n\x0e\x61pplication_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\"M\n\x19\x41pproveTimeReleaseRequest\x12\x16\n\x0e\x61pplication_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\"\\\n\x18RefuseTimeReleaseRequest\x12\x16\n\x0e\x61pplication_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\"C\n\x12SkillFeedbackInput\x12\r\n\x05skill\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\"{\n\x19\x43ompleteAssignmentRequest\x12\x16\n\x0e\x61pplication_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12,\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x03 \x03(\x0b\x32\x1a.itm.v1.SkillFeedbackInput\"\x8a\x01\n\x17ListApplicationsRequest\x12\x16\n\x0eopportunity_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x02 \x01(\t\x12\x1b\n\x13release_approver_id\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"^\n\x18ListApplicationsResponse\x12)\n\x0c\x61pplications\x18\x01 \x03(\x0b\x32\x13.itm.v1.Application\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xdc\n\n\x12OpportunityService\x12\x46\n\x0fPostOpportunity\x12\x1e.itm.v1.PostOpportunityRequest\x1a\x13.itm.v1.Opportunity\x12\x44\n\x0eGetOpportunity\x12\x1d.itm.v1.GetOpportunityRequest\x1a\x13.itm.v1.Opportunity\x12L\n\x12\x43hangeRequirements\x12!.itm.v1.ChangeRequirementsRequest\x1a\x13.itm.v1.Opportunity\x12L\n\x12\x41pproveOpportunity\x12!.itm.v1.ApproveOpportunityRequest\x1a\x13.itm.v1.Opportunity\x12J\n\x11RejectOpportunity\x12 .itm.v1.RejectOpportunityRequest\x1a\x13.itm.v1.Opportunity\x12H\n\x10\x43loseOpportunity\x12\x1f.itm.v1.CloseOpportunityRequest\x1a\x13.itm.v1.Opportunity\x12X\n\x11ListOpportunities\x12 .itm.v1.ListOpportunitiesRequest\x1a!.itm.v1.ListOpportunitiesResponse\x12\x32\n\x05\x41pply\x12\x14.itm.v1.ApplyRequest\x1a\x13.itm.v1.Application\x12\x44\n\x0eGetApplication\x12\x1d.itm.v1.GetApplicationRequest\x1a\x13.itm.v1.Application\x12N\n\x13WithdrawApplication\x12\".itm.v1.WithdrawApplicationRequest\x1a\x13.itm.v1.Application\x12P\n\x14ShortlistApplication\x12#.itm.v1.ShortlistApplicationRequest\x1a\x13.itm.v1.Application\x12J\n\x11\x41\x63\x63\x65ptApplication\x12 .itm.v1.AcceptApplicationRequest\x1a\x13.itm.v1.Application\x12L\n\x12\x44\x65\x63lineApplication\x12!.itm.v1.DeclineApplicationRequest\x1a\x13.itm.v1.Application\x12L\n\x12\x41pproveTimeRelease\x12!.itm.v1.ApproveTimeReleaseRequest\x1a\x13.itm.v1.Application\x12J\n\x11RefuseTimeRelease\x12 .itm.v1.RefuseTimeReleaseRequest\x1a\x13.itm.v1.Application\x12L\n\x12\x43ompleteAssignment\x12!.itm.v1.CompleteAssignmentRequest\x1a\x13.itm.v1.Application\x12U\n\x10ListApplications\x12\x1f.itm.v1.ListApplicationsRequest\x1a .itm.v1.ListApplicationsResponse\x12\x37\n\x06Replay\x12\x15.itm.v1.ReplayRequest\x1a\x16.itm.v1.ReplayResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'itm.v1.opportunity_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REQUIREMENTINPUT']._serialized_start=57
-  _globals['_REQUIREMENTINPUT']._serialized_end=144
-  _globals['_OPPORTUNITY']._serialized_start=147
-  _globals['_OPPORTUNITY']._serialized_end=514
-  _globals['_POSTOPPORTUNITYREQUEST']._serialized_start=517
-  _globals['_POSTOPPORTUNITYREQUEST']._serialized_end=819
-  _globals['_GETOPPORTUNITYREQUEST']._serialized_start=821
-  _globals['_GETOPPORTUNITYREQUEST']._serialized_end=868
-  _globals['_CHANGEREQUIREMENTSREQUEST']._serialized_start=870
-  _globals['_CHANGEREQUIREMENTSREQUEST']._serialized_end=995
-  _globals['_CLOSEOPPORTUNITYREQUEST']._serialized_start=997
-  _globals['_CLOSEOPPORTUNITYREQUEST']._serialized_end=1120
-  _globals['_LISTOPPORTUNITIESREQUEST']._serialized_start=1122
-  _globals['_LISTOPPORTUNITIESREQUEST']._serialized_end=1206
-  _globals['_LISTOPPORTUNITIESRESPONSE']._serialized_start=1208
-  _globals['_LISTOPPORTUNITIESRESPONSE']._serialized_end=1304
-  _globals['_OPPORTUNITYSERVICE']._serialized_start=1307
-  _globals['_OPPORTUNITYSERVICE']._serialized_end=1768
+  _globals['_REQUIREMENTINPUT']._serialized_start=90
+  _globals['_REQUIREMENTINPUT']._serialized_end=177
+  _globals['_OPPORTUNITY']._serialized_start=180
+  _globals['_OPPORTUNITY']._serialized_end=752
+  _globals['_POSTOPPORTUNITYREQUEST']._serialized_start=755
+  _globals['_POSTOPPORTUNITYREQUEST']._serialized_end=1057
+  _globals['_GETOPPORTUNITYREQUEST']._serialized_start=1059
+  _globals['_GETOPPORTUNITYREQUEST']._serialized_end=1106
+  _globals['_CHANGEREQUIREMENTSREQUEST']._serialized_start=1108
+  _globals['_CHANGEREQUIREMENTSREQUEST']._serialized_end=1233
+  _globals['_APPROVEOPPORTUNITYREQUEST']._serialized_start=1235
+  _globals['_APPROVEOPPORTUNITYREQUEST']._serialized_end=1312
+  _globals['_REJECTOPPORTUNITYREQUEST']._serialized_start=1314
+  _globals['_REJECTOPPORTUNITYREQUEST']._serialized_end=1406
+  _globals['_CLOSEOPPORTUNITYREQUEST']._serialized_start=1409
+  _globals['_CLOSEOPPORTUNITYREQUEST']._serialized_end=1548
+  _globals['_LISTOPPORTUNITIESREQUEST']._serialized_start=1551
+  _globals['_LISTOPPORTUNITIESREQUEST']._serialized_end=1699
+  _globals['_LISTOPPORTUNITIESRESPONSE']._serialized_start=1701
+  _globals['_LISTOPPORTUNITIESRESPONSE']._serialized_end=1797
+  _globals['_APPLYREQUEST']._serialized_start=1799
+  _globals['_APPLYREQUEST']._serialized_end=1892
+  _globals['_GETAPPLICATIONREQUEST']._serialized_start=1894
+  _globals['_GETAPPLICATIONREQUEST']._serialized_end=1941
+  _globals['_WITHDRAWAPPLICATIONREQUEST']._serialized_start=1943
+  _globals['_WITHDRAWAPPLICATIONREQUEST']._serialized_end=2037
+  _globals['_SHORTLISTAPPLICATIONREQUEST']._serialized_start=2039
+  _globals['_SHORTLISTAPPLICATIONREQUEST']._serialized_end=2118
+  _globals['_ACCEPTAPPLICATIONREQUEST']._serialized_start=2120
+  _globals['_ACCEPTAPPLICATIONREQUEST']._serialized_end=2196
+  _globals['_DECLINEAPPLICATIONREQUEST']._serialized_start=2198
+  _globals['_DECLINEAPPLICATIONREQUEST']._serialized_end=2291
+  _globals['_APPROVETIMERELEASEREQUEST']._serialized_start=2293
+  _globals['_APPROVETIMERELEASEREQUEST']._serialized_end=2370
+  _globals['_REFUSETIMERELEASEREQUEST']._serialized_start=2372
+  _globals['_REFUSETIMERELEASEREQUEST']._serialized_end=2464
+  _globals['_SKILLFEEDBACKINPUT']._serialized_start=2466
+  _globals['_SKILLFEEDBACKINPUT']._serialized_end=2533
+  _globals['_COMPLETEASSIGNMENTREQUEST']._serialized_start=2535
+  _globals['_COMPLETEASSIGNMENTREQUEST']._serialized_end=2658
+  _globals['_LISTAPPLICATIONSREQUEST']._serialized_start=2661
+  _globals['_LISTAPPLICATIONSREQUEST']._serialized_end=2799
+  _globals['_LISTAPPLICATIONSRESPONSE']._serialized_start=2801
+  _globals['_LISTAPPLICATIONSRESPONSE']._serialized_end=2895
+  _globals['_OPPORTUNITYSERVICE']._serialized_start=2898
+  _globals['_OPPORTUNITYSERVICE']._serialized_end=4270
 # @@protoc_insertion_point(module_scope)

@@ -50,6 +50,16 @@ class OpportunityServiceStub:
                 request_serializer=itm_dot_v1_dot_opportunity__pb2.ChangeRequirementsRequest.SerializeToString,
                 response_deserializer=itm_dot_v1_dot_opportunity__pb2.Opportunity.FromString,
                 _registered_method=True)
+        self.ApproveOpportunity = channel.unary_unary(
+                '/itm.v1.OpportunityService/ApproveOpportunity',
+                request_serializer=itm_dot_v1_dot_opportunity__pb2.ApproveOpportunityRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_opportunity__pb2.Opportunity.FromString,
+                _registered_method=True)
+        self.RejectOpportunity = channel.unary_unary(
+                '/itm.v1.OpportunityService/RejectOpportunity',
+                request_serializer=itm_dot_v1_dot_opportunity__pb2.RejectOpportunityRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_opportunity__pb2.Opportunity.FromString,
+                _registered_method=True)
         self.CloseOpportunity = channel.unary_unary(
                 '/itm.v1.OpportunityService/CloseOpportunity',
                 request_serializer=itm_dot_v1_dot_opportunity__pb2.CloseOpportunityRequest.SerializeToString,
@@ -59,6 +69,56 @@ class OpportunityServiceStub:
                 '/itm.v1.OpportunityService/ListOpportunities',
                 request_serializer=itm_dot_v1_dot_opportunity__pb2.ListOpportunitiesRequest.SerializeToString,
                 response_deserializer=itm_dot_v1_dot_opportunity__pb2.ListOpportunitiesResponse.FromString,
+                _registered_method=True)
+        self.Apply = channel.unary_unary(
+                '/itm.v1.OpportunityService/Apply',
+                request_serializer=itm_dot_v1_dot_opportunity__pb2.ApplyRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_common__pb2.Application.FromString,
+                _registered_method=True)
+        self.GetApplication = channel.unary_unary(
+                '/itm.v1.OpportunityService/GetApplication',
+                request_serializer=itm_dot_v1_dot_opportunity__pb2.GetApplicationRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_common__pb2.Application.FromString,
+                _registered_method=True)
+        self.WithdrawApplication = channel.unary_unary(
+                '/itm.v1.OpportunityService/WithdrawApplication',
+                request_serializer=itm_dot_v1_dot_opportunity__pb2.WithdrawApplicationRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_common__pb2.Application.FromString,
+                _registered_method=True)
+        self.ShortlistApplication = channel.unary_unary(
+                '/itm.v1.OpportunityService/ShortlistApplication',
+                request_serializer=itm_dot_v1_dot_opportunity__pb2.ShortlistApplicationRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_common__pb2.Application.FromString,
+                _registered_method=True)
+        self.AcceptApplication = channel.unary_unary(
+                '/itm.v1.OpportunityService/AcceptApplication',
+                request_serializer=itm_dot_v1_dot_opportunity__pb2.AcceptApplicationRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_common__pb2.Application.FromString,
+                _registered_method=True)
+        self.DeclineApplication = channel.unary_unary(
+                '/itm.v1.OpportunityService/DeclineApplication',
+                request_serializer=itm_dot_v1_dot_opportunity__pb2.DeclineApplicationRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_common__pb2.Application.FromString,
+                _registered_method=True)
+        self.ApproveTimeRelease = channel.unary_unary(
+                '/itm.v1.OpportunityService/ApproveTimeRelease',
+                request_serializer=itm_dot_v1_dot_opportunity__pb2.ApproveTimeReleaseRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_common__pb2.Application.FromString,
+                _registered_method=True)
+        self.RefuseTimeRelease = channel.unary_unary(
+                '/itm.v1.OpportunityService/RefuseTimeRelease',
+                request_serializer=itm_dot_v1_dot_opportunity__pb2.RefuseTimeReleaseRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_common__pb2.Application.FromString,
+                _registered_method=True)
+        self.CompleteAssignment = channel.unary_unary(
+                '/itm.v1.OpportunityService/CompleteAssignment',
+                request_serializer=itm_dot_v1_dot_opportunity__pb2.CompleteAssignmentRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_common__pb2.Application.FromString,
+                _registered_method=True)
+        self.ListApplications = channel.unary_unary(
+                '/itm.v1.OpportunityService/ListApplications',
+                request_serializer=itm_dot_v1_dot_opportunity__pb2.ListApplicationsRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_opportunity__pb2.ListApplicationsResponse.FromString,
                 _registered_method=True)
         self.Replay = channel.unary_unary(
                 '/itm.v1.OpportunityService/Replay',
@@ -71,7 +131,9 @@ class OpportunityServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def PostOpportunity(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Above ITM_APPROVAL_HOURS_THRESHOLD hours per week the posting is
+        PENDING_APPROVAL until the owner's manager approves it.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -88,6 +150,18 @@ class OpportunityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApproveOpportunity(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectOpportunity(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CloseOpportunity(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -95,6 +169,68 @@ class OpportunityServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListOpportunities(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Apply(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetApplication(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WithdrawApplication(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShortlistApplication(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptApplication(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeclineApplication(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveTimeRelease(self, request, context):
+        """The applicant's manager releases the time (within ITM_GIG_TIME_SHARE_PERCENT of their week).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefuseTimeRelease(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteAssignment(self, request, context):
+        """The owner completes an assignment with per-skill feedback (gig-validated skills).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApplications(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -124,6 +260,16 @@ def add_OpportunityServiceServicer_to_server(servicer, server):
                     request_deserializer=itm_dot_v1_dot_opportunity__pb2.ChangeRequirementsRequest.FromString,
                     response_serializer=itm_dot_v1_dot_opportunity__pb2.Opportunity.SerializeToString,
             ),
+            'ApproveOpportunity': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveOpportunity,
+                    request_deserializer=itm_dot_v1_dot_opportunity__pb2.ApproveOpportunityRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_opportunity__pb2.Opportunity.SerializeToString,
+            ),
+            'RejectOpportunity': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectOpportunity,
+                    request_deserializer=itm_dot_v1_dot_opportunity__pb2.RejectOpportunityRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_opportunity__pb2.Opportunity.SerializeToString,
+            ),
             'CloseOpportunity': grpc.unary_unary_rpc_method_handler(
                     servicer.CloseOpportunity,
                     request_deserializer=itm_dot_v1_dot_opportunity__pb2.CloseOpportunityRequest.FromString,
@@ -133,6 +279,56 @@ def add_OpportunityServiceServicer_to_server(servicer, server):
                     servicer.ListOpportunities,
                     request_deserializer=itm_dot_v1_dot_opportunity__pb2.ListOpportunitiesRequest.FromString,
                     response_serializer=itm_dot_v1_dot_opportunity__pb2.ListOpportunitiesResponse.SerializeToString,
+            ),
+            'Apply': grpc.unary_unary_rpc_method_handler(
+                    servicer.Apply,
+                    request_deserializer=itm_dot_v1_dot_opportunity__pb2.ApplyRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_common__pb2.Application.SerializeToString,
+            ),
+            'GetApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetApplication,
+                    request_deserializer=itm_dot_v1_dot_opportunity__pb2.GetApplicationRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_common__pb2.Application.SerializeToString,
+            ),
+            'WithdrawApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.WithdrawApplication,
+                    request_deserializer=itm_dot_v1_dot_opportunity__pb2.WithdrawApplicationRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_common__pb2.Application.SerializeToString,
+            ),
+            'ShortlistApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShortlistApplication,
+                    request_deserializer=itm_dot_v1_dot_opportunity__pb2.ShortlistApplicationRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_common__pb2.Application.SerializeToString,
+            ),
+            'AcceptApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptApplication,
+                    request_deserializer=itm_dot_v1_dot_opportunity__pb2.AcceptApplicationRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_common__pb2.Application.SerializeToString,
+            ),
+            'DeclineApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeclineApplication,
+                    request_deserializer=itm_dot_v1_dot_opportunity__pb2.DeclineApplicationRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_common__pb2.Application.SerializeToString,
+            ),
+            'ApproveTimeRelease': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveTimeRelease,
+                    request_deserializer=itm_dot_v1_dot_opportunity__pb2.ApproveTimeReleaseRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_common__pb2.Application.SerializeToString,
+            ),
+            'RefuseTimeRelease': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefuseTimeRelease,
+                    request_deserializer=itm_dot_v1_dot_opportunity__pb2.RefuseTimeReleaseRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_common__pb2.Application.SerializeToString,
+            ),
+            'CompleteAssignment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteAssignment,
+                    request_deserializer=itm_dot_v1_dot_opportunity__pb2.CompleteAssignmentRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_common__pb2.Application.SerializeToString,
+            ),
+            'ListApplications': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApplications,
+                    request_deserializer=itm_dot_v1_dot_opportunity__pb2.ListApplicationsRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_opportunity__pb2.ListApplicationsResponse.SerializeToString,
             ),
             'Replay': grpc.unary_unary_rpc_method_handler(
                     servicer.Replay,
@@ -232,6 +428,60 @@ class OpportunityService:
             _registered_method=True)
 
     @staticmethod
+    def ApproveOpportunity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.OpportunityService/ApproveOpportunity',
+            itm_dot_v1_dot_opportunity__pb2.ApproveOpportunityRequest.SerializeToString,
+            itm_dot_v1_dot_opportunity__pb2.Opportunity.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectOpportunity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.OpportunityService/RejectOpportunity',
+            itm_dot_v1_dot_opportunity__pb2.RejectOpportunityRequest.SerializeToString,
+            itm_dot_v1_dot_opportunity__pb2.Opportunity.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CloseOpportunity(request,
             target,
             options=(),
@@ -275,6 +525,276 @@ class OpportunityService:
             '/itm.v1.OpportunityService/ListOpportunities',
             itm_dot_v1_dot_opportunity__pb2.ListOpportunitiesRequest.SerializeToString,
             itm_dot_v1_dot_opportunity__pb2.ListOpportunitiesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Apply(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.OpportunityService/Apply',
+            itm_dot_v1_dot_opportunity__pb2.ApplyRequest.SerializeToString,
+            itm_dot_v1_dot_common__pb2.Application.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.OpportunityService/GetApplication',
+            itm_dot_v1_dot_opportunity__pb2.GetApplicationRequest.SerializeToString,
+            itm_dot_v1_dot_common__pb2.Application.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WithdrawApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.OpportunityService/WithdrawApplication',
+            itm_dot_v1_dot_opportunity__pb2.WithdrawApplicationRequest.SerializeToString,
+            itm_dot_v1_dot_common__pb2.Application.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShortlistApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.OpportunityService/ShortlistApplication',
+            itm_dot_v1_dot_opportunity__pb2.ShortlistApplicationRequest.SerializeToString,
+            itm_dot_v1_dot_common__pb2.Application.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.OpportunityService/AcceptApplication',
+            itm_dot_v1_dot_opportunity__pb2.AcceptApplicationRequest.SerializeToString,
+            itm_dot_v1_dot_common__pb2.Application.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeclineApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.OpportunityService/DeclineApplication',
+            itm_dot_v1_dot_opportunity__pb2.DeclineApplicationRequest.SerializeToString,
+            itm_dot_v1_dot_common__pb2.Application.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveTimeRelease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.OpportunityService/ApproveTimeRelease',
+            itm_dot_v1_dot_opportunity__pb2.ApproveTimeReleaseRequest.SerializeToString,
+            itm_dot_v1_dot_common__pb2.Application.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefuseTimeRelease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.OpportunityService/RefuseTimeRelease',
+            itm_dot_v1_dot_opportunity__pb2.RefuseTimeReleaseRequest.SerializeToString,
+            itm_dot_v1_dot_common__pb2.Application.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteAssignment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.OpportunityService/CompleteAssignment',
+            itm_dot_v1_dot_opportunity__pb2.CompleteAssignmentRequest.SerializeToString,
+            itm_dot_v1_dot_common__pb2.Application.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApplications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.OpportunityService/ListApplications',
+            itm_dot_v1_dot_opportunity__pb2.ListApplicationsRequest.SerializeToString,
+            itm_dot_v1_dot_opportunity__pb2.ListApplicationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

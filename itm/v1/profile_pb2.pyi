@@ -1,8 +1,10 @@
 import datetime
 
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from itm.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -10,27 +12,52 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ImportOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    IMPORT_OUTCOME_UNSPECIFIED: _ClassVar[ImportOutcome]
+    IMPORT_OUTCOME_CREATED: _ClassVar[ImportOutcome]
+    IMPORT_OUTCOME_UPDATED: _ClassVar[ImportOutcome]
+    IMPORT_OUTCOME_UNCHANGED: _ClassVar[ImportOutcome]
+    IMPORT_OUTCOME_REJECTED: _ClassVar[ImportOutcome]
+IMPORT_OUTCOME_UNSPECIFIED: ImportOutcome
+IMPORT_OUTCOME_CREATED: ImportOutcome
+IMPORT_OUTCOME_UPDATED: ImportOutcome
+IMPORT_OUTCOME_UNCHANGED: ImportOutcome
+IMPORT_OUTCOME_REJECTED: ImportOutcome
+
 class Evidence(_message.Message):
-    __slots__ = ("source", "reference", "at", "level", "status")
+    __slots__ = ("source", "reference", "at", "level", "status", "note", "actor")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     source: _common_pb2.EvidenceSource
     reference: str
     at: _timestamp_pb2.Timestamp
     level: int
     status: _common_pb2.SkillStatus
-    def __init__(self, source: _Optional[_Union[_common_pb2.EvidenceSource, str]] = ..., reference: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., level: _Optional[int] = ..., status: _Optional[_Union[_common_pb2.SkillStatus, str]] = ...) -> None: ...
+    note: str
+    actor: str
+    def __init__(self, source: _Optional[_Union[_common_pb2.EvidenceSource, str]] = ..., reference: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., level: _Optional[int] = ..., status: _Optional[_Union[_common_pb2.SkillStatus, str]] = ..., note: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class SkillRecord(_message.Message):
-    __slots__ = ("skill", "evidence")
+    __slots__ = ("skill", "evidence", "endorsements")
     SKILL_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    ENDORSEMENTS_FIELD_NUMBER: _ClassVar[int]
     skill: _common_pb2.EmployeeSkill
     evidence: _containers.RepeatedCompositeFieldContainer[Evidence]
-    def __init__(self, skill: _Optional[_Union[_common_pb2.EmployeeSkill, _Mapping]] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ...) -> None: ...
+    endorsements: int
+    def __init__(self, skill: _Optional[_Union[_common_pb2.EmployeeSkill, _Mapping]] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ..., endorsements: _Optional[int] = ...) -> None: ...
+
+class Visibility(_message.Message):
+    __slots__ = ("hide_aspirational_from_managers",)
+    HIDE_ASPIRATIONAL_FROM_MANAGERS_FIELD_NUMBER: _ClassVar[int]
+    hide_aspirational_from_managers: bool
+    def __init__(self, hide_aspirational_from_managers: _Optional[bool] = ...) -> None: ...
 
 class MatchPreferences(_message.Message):
     __slots__ = ("threshold_percent", "opted_out", "opportunity_types", "mentoring_opt_in")
@@ -45,7 +72,7 @@ class MatchPreferences(_message.Message):
     def __init__(self, threshold_percent: _Optional[int] = ..., opted_out: _Optional[bool] = ..., opportunity_types: _Optional[_Iterable[_Union[_common_pb2.OpportunityType, str]]] = ..., mentoring_opt_in: _Optional[bool] = ...) -> None: ...
 
 class Employee(_message.Message):
-    __slots__ = ("employee_id", "name", "department", "manager_id", "location", "hours_available_per_week", "career_aspirations", "skills", "preferences", "version")
+    __slots__ = ("employee_id", "name", "department", "manager_id", "location", "hours_available_per_week", "career_aspirations", "skills", "preferences", "version", "visibility", "created_at", "updated_at")
     EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +83,9 @@ class Employee(_message.Message):
     SKILLS_FIELD_NUMBER: _ClassVar[int]
     PREFERENCES_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    VISIBILITY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     employee_id: str
     name: str
     department: str
@@ -66,7 +96,10 @@ class Employee(_message.Message):
     skills: _containers.RepeatedCompositeFieldContainer[SkillRecord]
     preferences: MatchPreferences
     version: int
-    def __init__(self, employee_id: _Optional[str] = ..., name: _Optional[str] = ..., department: _Optional[str] = ..., manager_id: _Optional[str] = ..., location: _Optional[str] = ..., hours_available_per_week: _Optional[float] = ..., career_aspirations: _Optional[_Iterable[str]] = ..., skills: _Optional[_Iterable[_Union[SkillRecord, _Mapping]]] = ..., preferences: _Optional[_Union[MatchPreferences, _Mapping]] = ..., version: _Optional[int] = ...) -> None: ...
+    visibility: Visibility
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, employee_id: _Optional[str] = ..., name: _Optional[str] = ..., department: _Optional[str] = ..., manager_id: _Optional[str] = ..., location: _Optional[str] = ..., hours_available_per_week: _Optional[float] = ..., career_aspirations: _Optional[_Iterable[str]] = ..., skills: _Optional[_Iterable[_Union[SkillRecord, _Mapping]]] = ..., preferences: _Optional[_Union[MatchPreferences, _Mapping]] = ..., version: _Optional[int] = ..., visibility: _Optional[_Union[Visibility, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateEmployeeRequest(_message.Message):
     __slots__ = ("request_id", "employee_id", "name", "department", "manager_id", "location", "hours_available_per_week", "career_aspirations")
@@ -95,7 +128,7 @@ class GetEmployeeRequest(_message.Message):
     def __init__(self, employee_id: _Optional[str] = ...) -> None: ...
 
 class UpdateEmployeeRequest(_message.Message):
-    __slots__ = ("employee_id", "expected_version", "name", "department", "manager_id", "location", "hours_available_per_week", "career_aspirations")
+    __slots__ = ("employee_id", "expected_version", "name", "department", "manager_id", "location", "hours_available_per_week", "career_aspirations", "update_mask")
     EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -104,6 +137,7 @@ class UpdateEmployeeRequest(_message.Message):
     LOCATION_FIELD_NUMBER: _ClassVar[int]
     HOURS_AVAILABLE_PER_WEEK_FIELD_NUMBER: _ClassVar[int]
     CAREER_ASPIRATIONS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     employee_id: str
     expected_version: int
     name: str
@@ -112,10 +146,11 @@ class UpdateEmployeeRequest(_message.Message):
     location: str
     hours_available_per_week: float
     career_aspirations: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, employee_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., name: _Optional[str] = ..., department: _Optional[str] = ..., manager_id: _Optional[str] = ..., location: _Optional[str] = ..., hours_available_per_week: _Optional[float] = ..., career_aspirations: _Optional[_Iterable[str]] = ...) -> None: ...
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, employee_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., name: _Optional[str] = ..., department: _Optional[str] = ..., manager_id: _Optional[str] = ..., location: _Optional[str] = ..., hours_available_per_week: _Optional[float] = ..., career_aspirations: _Optional[_Iterable[str]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
 
 class UpsertSkillRequest(_message.Message):
-    __slots__ = ("employee_id", "expected_version", "skill", "level", "status", "source", "reference")
+    __slots__ = ("employee_id", "expected_version", "skill", "level", "status", "source", "reference", "evidence_at", "note")
     EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     SKILL_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +158,8 @@ class UpsertSkillRequest(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_AT_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
     employee_id: str
     expected_version: int
     skill: str
@@ -130,7 +167,9 @@ class UpsertSkillRequest(_message.Message):
     status: _common_pb2.SkillStatus
     source: _common_pb2.EvidenceSource
     reference: str
-    def __init__(self, employee_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., skill: _Optional[str] = ..., level: _Optional[int] = ..., status: _Optional[_Union[_common_pb2.SkillStatus, str]] = ..., source: _Optional[_Union[_common_pb2.EvidenceSource, str]] = ..., reference: _Optional[str] = ...) -> None: ...
+    evidence_at: _timestamp_pb2.Timestamp
+    note: str
+    def __init__(self, employee_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., skill: _Optional[str] = ..., level: _Optional[int] = ..., status: _Optional[_Union[_common_pb2.SkillStatus, str]] = ..., source: _Optional[_Union[_common_pb2.EvidenceSource, str]] = ..., reference: _Optional[str] = ..., evidence_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., note: _Optional[str] = ...) -> None: ...
 
 class RemoveSkillRequest(_message.Message):
     __slots__ = ("employee_id", "expected_version", "skill")
@@ -143,20 +182,48 @@ class RemoveSkillRequest(_message.Message):
     def __init__(self, employee_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., skill: _Optional[str] = ...) -> None: ...
 
 class VerifySkillRequest(_message.Message):
-    __slots__ = ("employee_id", "expected_version", "skill", "level", "source", "reference")
+    __slots__ = ("employee_id", "expected_version", "skill", "level", "source", "reference", "evidence_at")
     EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     SKILL_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_AT_FIELD_NUMBER: _ClassVar[int]
     employee_id: str
     expected_version: int
     skill: str
     level: int
     source: _common_pb2.EvidenceSource
     reference: str
-    def __init__(self, employee_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., skill: _Optional[str] = ..., level: _Optional[int] = ..., source: _Optional[_Union[_common_pb2.EvidenceSource, str]] = ..., reference: _Optional[str] = ...) -> None: ...
+    evidence_at: _timestamp_pb2.Timestamp
+    def __init__(self, employee_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., skill: _Optional[str] = ..., level: _Optional[int] = ..., source: _Optional[_Union[_common_pb2.EvidenceSource, str]] = ..., reference: _Optional[str] = ..., evidence_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class EndorseSkillRequest(_message.Message):
+    __slots__ = ("employee_id", "expected_version", "skill", "level", "endorser_id", "note")
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SKILL_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    ENDORSER_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    employee_id: str
+    expected_version: int
+    skill: str
+    level: int
+    endorser_id: str
+    note: str
+    def __init__(self, employee_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., skill: _Optional[str] = ..., level: _Optional[int] = ..., endorser_id: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
+class SetVisibilityRequest(_message.Message):
+    __slots__ = ("employee_id", "expected_version", "visibility")
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    VISIBILITY_FIELD_NUMBER: _ClassVar[int]
+    employee_id: str
+    expected_version: int
+    visibility: Visibility
+    def __init__(self, employee_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., visibility: _Optional[_Union[Visibility, _Mapping]] = ...) -> None: ...
 
 class SetPreferencesRequest(_message.Message):
     __slots__ = ("employee_id", "expected_version", "preferences")
@@ -183,3 +250,81 @@ class ListEmployeesResponse(_message.Message):
     employees: _containers.RepeatedCompositeFieldContainer[Employee]
     next_page_token: str
     def __init__(self, employees: _Optional[_Iterable[_Union[Employee, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class HistoryEntry(_message.Message):
+    __slots__ = ("version", "event_type", "event_id", "correlation_id", "actor", "summary", "at")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CORRELATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    event_type: str
+    event_id: str
+    correlation_id: str
+    actor: str
+    summary: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, version: _Optional[int] = ..., event_type: _Optional[str] = ..., event_id: _Optional[str] = ..., correlation_id: _Optional[str] = ..., actor: _Optional[str] = ..., summary: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListEmployeeHistoryRequest(_message.Message):
+    __slots__ = ("employee_id", "page_size", "page_token")
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    employee_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, employee_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListEmployeeHistoryResponse(_message.Message):
+    __slots__ = ("entries", "next_page_token")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[HistoryEntry]
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ImportEmployeesRequest(_message.Message):
+    __slots__ = ("request_id", "csv", "dry_run")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CSV_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    csv: str
+    dry_run: bool
+    def __init__(self, request_id: _Optional[str] = ..., csv: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class ImportRowResult(_message.Message):
+    __slots__ = ("row", "employee_id", "outcome", "errors", "version")
+    ROW_FIELD_NUMBER: _ClassVar[int]
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    row: int
+    employee_id: str
+    outcome: ImportOutcome
+    errors: _containers.RepeatedScalarFieldContainer[str]
+    version: int
+    def __init__(self, row: _Optional[int] = ..., employee_id: _Optional[str] = ..., outcome: _Optional[_Union[ImportOutcome, str]] = ..., errors: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ...) -> None: ...
+
+class ImportEmployeesResponse(_message.Message):
+    __slots__ = ("rows", "created", "updated", "unchanged", "rejected", "results", "dry_run")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    created: int
+    updated: int
+    unchanged: int
+    rejected: int
+    results: _containers.RepeatedCompositeFieldContainer[ImportRowResult]
+    dry_run: bool
+    def __init__(self, rows: _Optional[int] = ..., created: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ..., rejected: _Optional[int] = ..., results: _Optional[_Iterable[_Union[ImportRowResult, _Mapping]]] = ..., dry_run: _Optional[bool] = ...) -> None: ...

@@ -70,10 +70,30 @@ class ProfileServiceStub:
                 request_serializer=itm_dot_v1_dot_profile__pb2.SetPreferencesRequest.SerializeToString,
                 response_deserializer=itm_dot_v1_dot_profile__pb2.Employee.FromString,
                 _registered_method=True)
+        self.EndorseSkill = channel.unary_unary(
+                '/itm.v1.ProfileService/EndorseSkill',
+                request_serializer=itm_dot_v1_dot_profile__pb2.EndorseSkillRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_profile__pb2.Employee.FromString,
+                _registered_method=True)
+        self.SetVisibility = channel.unary_unary(
+                '/itm.v1.ProfileService/SetVisibility',
+                request_serializer=itm_dot_v1_dot_profile__pb2.SetVisibilityRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_profile__pb2.Employee.FromString,
+                _registered_method=True)
         self.ListEmployees = channel.unary_unary(
                 '/itm.v1.ProfileService/ListEmployees',
                 request_serializer=itm_dot_v1_dot_profile__pb2.ListEmployeesRequest.SerializeToString,
                 response_deserializer=itm_dot_v1_dot_profile__pb2.ListEmployeesResponse.FromString,
+                _registered_method=True)
+        self.ListEmployeeHistory = channel.unary_unary(
+                '/itm.v1.ProfileService/ListEmployeeHistory',
+                request_serializer=itm_dot_v1_dot_profile__pb2.ListEmployeeHistoryRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_profile__pb2.ListEmployeeHistoryResponse.FromString,
+                _registered_method=True)
+        self.ImportEmployees = channel.unary_unary(
+                '/itm.v1.ProfileService/ImportEmployees',
+                request_serializer=itm_dot_v1_dot_profile__pb2.ImportEmployeesRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_profile__pb2.ImportEmployeesResponse.FromString,
                 _registered_method=True)
         self.Replay = channel.unary_unary(
                 '/itm.v1.ProfileService/Replay',
@@ -127,8 +147,36 @@ class ProfileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EndorseSkill(self, request, context):
+        """A peer vouches for a skill (source PEER evidence; the status stays).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetVisibility(self, request, context):
+        """Consent: hide aspirational skills and career aspirations from the manager.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListEmployees(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEmployeeHistory(self, request, context):
+        """Every change of one employee, oldest first (version by version).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportEmployees(self, request, context):
+        """Bulk create/update from an HRIS CSV export (HR admins only); one report line per row.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -178,10 +226,30 @@ def add_ProfileServiceServicer_to_server(servicer, server):
                     request_deserializer=itm_dot_v1_dot_profile__pb2.SetPreferencesRequest.FromString,
                     response_serializer=itm_dot_v1_dot_profile__pb2.Employee.SerializeToString,
             ),
+            'EndorseSkill': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndorseSkill,
+                    request_deserializer=itm_dot_v1_dot_profile__pb2.EndorseSkillRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_profile__pb2.Employee.SerializeToString,
+            ),
+            'SetVisibility': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetVisibility,
+                    request_deserializer=itm_dot_v1_dot_profile__pb2.SetVisibilityRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_profile__pb2.Employee.SerializeToString,
+            ),
             'ListEmployees': grpc.unary_unary_rpc_method_handler(
                     servicer.ListEmployees,
                     request_deserializer=itm_dot_v1_dot_profile__pb2.ListEmployeesRequest.FromString,
                     response_serializer=itm_dot_v1_dot_profile__pb2.ListEmployeesResponse.SerializeToString,
+            ),
+            'ListEmployeeHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEmployeeHistory,
+                    request_deserializer=itm_dot_v1_dot_profile__pb2.ListEmployeeHistoryRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_profile__pb2.ListEmployeeHistoryResponse.SerializeToString,
+            ),
+            'ImportEmployees': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportEmployees,
+                    request_deserializer=itm_dot_v1_dot_profile__pb2.ImportEmployeesRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_profile__pb2.ImportEmployeesResponse.SerializeToString,
             ),
             'Replay': grpc.unary_unary_rpc_method_handler(
                     servicer.Replay,
@@ -389,6 +457,60 @@ class ProfileService:
             _registered_method=True)
 
     @staticmethod
+    def EndorseSkill(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.ProfileService/EndorseSkill',
+            itm_dot_v1_dot_profile__pb2.EndorseSkillRequest.SerializeToString,
+            itm_dot_v1_dot_profile__pb2.Employee.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetVisibility(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.ProfileService/SetVisibility',
+            itm_dot_v1_dot_profile__pb2.SetVisibilityRequest.SerializeToString,
+            itm_dot_v1_dot_profile__pb2.Employee.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListEmployees(request,
             target,
             options=(),
@@ -405,6 +527,60 @@ class ProfileService:
             '/itm.v1.ProfileService/ListEmployees',
             itm_dot_v1_dot_profile__pb2.ListEmployeesRequest.SerializeToString,
             itm_dot_v1_dot_profile__pb2.ListEmployeesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEmployeeHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.ProfileService/ListEmployeeHistory',
+            itm_dot_v1_dot_profile__pb2.ListEmployeeHistoryRequest.SerializeToString,
+            itm_dot_v1_dot_profile__pb2.ListEmployeeHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportEmployees(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.ProfileService/ImportEmployees',
+            itm_dot_v1_dot_profile__pb2.ImportEmployeesRequest.SerializeToString,
+            itm_dot_v1_dot_profile__pb2.ImportEmployeesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,4 +1,28 @@
-"""Opportunity service: gigs, projects, mentorships, shadowing, freelancing, roles."""
+"""Opportunity service: gigs, projects, mentorships, shadowing, freelancing and roles.
+
+Postings, governance, applications, time release and feedback. Every change is
+one Redis transaction: the entities it touches, their indexes and their events
+(outbox) commit together or not at all.
+
+* **Posting governance.** A posting above ``ITM_APPROVAL_HOURS_THRESHOLD`` hours
+  per week is PENDING_APPROVAL (``opportunity.approval-requested``) until the
+  owner's manager approves it (then ``opportunity.gig-posted``: it is on the
+  marketplace) or rejects it (``opportunity.gig-closed``, outcome "rejected").
+  The owner's manager is looked up in the profile service over gRPC with a
+  service token (``ITM_PROFILE_TARGET``) when the posting is made, and stored
+  on it as ``approver_id``; a request cannot name its own approver.
+* **Applications** ("<opportunity_id>:<employee_id>", one per pair): apply,
+  withdraw, shortlist, accept (a seat), decline. Accepting asks the applicant's
+  manager (looked up in the profile service) to release the time.
+* **Time release.** The manager approves within ``ITM_GIG_TIME_SHARE_PERCENT`` of
+  the employee's hours available per week, counting every approved, unfinished
+  assignment (``gig-hours:<employee>``, a hash application -> hours, watched by
+  the approving transaction so two approvals cannot overshoot together). Roles
+  (permanent moves) need the release but do not count towards the share.
+* **Completion.** The owner completes an assignment with per-skill feedback
+  (``opportunity.feedback-given``); the profile service turns it into
+  gig-validated evidence.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +30,39 @@ import uuid
 
 import grpc
 
-from itm.runtime.auth import current_identity
-from itm.runtime.domain import DomainService, EntityStore, canonical_skill, check_level, check_version, invalid, replay
+from itm.runtime.auth import bearer, current_identity, mint_token
+from itm.runtime.domain import (
+    DomainService,
+    EntityStore,
+    canonical_skill,
+    check_id,
+    check_level,
+    check_request_id,
+    check_text,
+    check_version,
+    failed_precondition,
+    fingerprint,
+    invalid,
+    now_ts,
+    page_size_of,
+    replay,
+)
 from itm.runtime.envelope import new_envelope
-from itm.v1 import common_pb2, events_pb2, opportunity_pb2, opportunity_pb2_grpc
+from itm.v1 import common_pb2, events_pb2, opportunity_pb2, opportunity_pb2_grpc, profile_pb2, profile_pb2_grpc
 
 SOURCE = "opportunity"
 Status = common_pb2.OpportunityStatus
-OUTCOMES = {"filled": Status.OPPORTUNITY_STATUS_FILLED, "cancelled": Status.OPPORTUNITY_STATUS_CLOSED, "expired": Status.OPPORTUNITY_STATUS_CLOSED}
+App = common_pb2.ApplicationStatus
+Release = common_pb2.TimeReleaseStatus
+OUTCOMES = {"filled": Status.OPPORTUNITY_STATUS_FILLED, "cancelled": Status.OPPORTUNITY_STATUS_CLOSED,
+            "expired": Status.OPPORTUNITY_STATUS_CLOSED}
+ENDED = (Status.OPPORTUNITY_STATUS_CLOSED, Status.OPPORTUNITY_STATUS_FILLED)
+PENDING_APPS = (App.APPLICATION_STATUS_SUBMITTED, App.APPLICATION_STATUS_SHORTLISTED)
+SEATED = (App.APPLICATION_STATUS_ACCEPTED, App.APPLICATION_STATUS_COMPLETED)
 MAX_REQUIREMENTS = 50
+MAX_FEEDBACK = 50
+MAX_HOURS = 60
+TYPES = "GIG, PROJECT, MENTORSHIP, JOB_SHADOWING, FREELANCE or ROLE"
 
 
 def match_profile(opp: opportunity_pb2.Opportunity) -> common_pb2.OpportunityMatchProfile:
@@ -30,14 +78,100 @@ def match_profile(opp: opportunity_pb2.Opportunity) -> common_pb2.OpportunityMat
     )
 
 
+def _name(enum, value) -> str:
+    return enum.Name(value).split("_STATUS_")[-1]
+
+
+class ProfileDirectory:
+    """Looks employees up in the profile service (managers, hours available), as a service."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self._channel: grpc.aio.Channel | None = None
+
+    async def employee(self, context, employee_id: str, who: str) -> profile_pb2.Employee:
+        if self._channel is None:
+            self._channel = grpc.aio.insecure_channel(self.settings.profile_target)
+        stub = profile_pb2_grpc.ProfileServiceStub(self._channel)
+        token = mint_token(self.settings, self.settings.service, "service", ttl_s=300)
+        try:
+            return await stub.GetEmployee(profile_pb2.GetEmployeeRequest(employee_id=employee_id),
+                                          metadata=bearer(token), timeout=5)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                await failed_precondition(context, f"the {who} {employee_id} has no profile; create it first")
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                f"cannot look up {employee_id} in the profile service at {self.settings.profile_target}: "
+                                f"{exc.code().name} {exc.details()}; retry")
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+
+
 class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
     def __init__(self, svc: DomainService):
         self.svc = svc
         self.opps = EntityStore(svc, "opportunity", opportunity_pb2.Opportunity, "opportunity_id")
+        self.apps = EntityStore(svc, "application", common_pb2.Application, "application_id")
+        self.directory = ProfileDirectory(svc.settings)
 
-    def _emit(self, pipe, event_type, opp, payload):
+    # -- keys -----------------------------------------------------------------------------------
+    def _k(self, name: str) -> str:
+        return self.svc.settings.key(name)
+
+    def status_index(self, status: int) -> str:
+        return self._k(f"opportunity:status:{_name(common_pb2.OpportunityStatus, status)}")
+
+    def pending_index(self, approver_id: str) -> str:
+        return self._k(f"opportunity:pending-approval:{approver_id}")
+
+    def seats_key(self, opp_id: str) -> str:
+        return self._k(f"opportunity:{opp_id}:seated")
+
+    def by_opportunity(self, opp_id: str) -> str:
+        return self._k(f"application:by-opportunity:{opp_id}")
+
+    def by_employee(self, employee_id: str) -> str:
+        return self._k(f"application:by-employee:{employee_id}")
+
+    def release_index(self, approver_id: str) -> str:
+        return self._k(f"application:pending-release:{approver_id}")
+
+    def ledger_key(self, employee_id: str) -> str:
+        return self._k(f"gig-hours:{employee_id}")
+
+    # -- writes (inside MULTI) ---------------------------------------------------------------------
+    def _store_opp(self, pipe, opp, old_status: int = 0) -> None:
+        opp.updated_at.CopyFrom(now_ts())
+        self.opps.store(pipe, opp)
+        if old_status and old_status != opp.status:
+            pipe.zrem(self.status_index(old_status), opp.opportunity_id)
+        pipe.zadd(self.status_index(opp.status), {opp.opportunity_id: 0})
+        if opp.status == Status.OPPORTUNITY_STATUS_PENDING_APPROVAL:
+            pipe.zadd(self.pending_index(opp.approver_id or "-"), {opp.opportunity_id: 0})
+        elif old_status == Status.OPPORTUNITY_STATUS_PENDING_APPROVAL:
+            pipe.zrem(self.pending_index(opp.approver_id or "-"), opp.opportunity_id)
+
+    def _emit_opp(self, pipe, event_type, opp, payload) -> None:
         self.svc.outbox.add(pipe, new_envelope(event_type, SOURCE, opp.opportunity_id, opp.version, payload))
 
+    def _store_app(self, pipe, app) -> None:
+        app.updated_at.CopyFrom(now_ts())
+        self.apps.store(pipe, app)
+
+    def _emit_app(self, pipe, event_type: str, payload) -> None:
+        app = payload.application
+        self.svc.outbox.add(pipe, new_envelope(event_type, SOURCE, app.application_id, app.version, payload))
+
+    def _unseat(self, pipe, app) -> None:
+        """The application no longer holds a seat, a pending release or released hours."""
+        pipe.srem(self.seats_key(app.opportunity_id), app.application_id)
+        pipe.zrem(self.release_index(app.release_approver_id or "-"), app.application_id)
+        pipe.hdel(self.ledger_key(app.employee_id), app.application_id)
+
+    # -- validation -----------------------------------------------------------------------------------
     async def _requirements(self, context, inputs) -> list[common_pb2.Requirement]:
         if not inputs:
             await invalid(context, "an opportunity needs at least one requirement (skill, min_level)")
@@ -45,11 +179,11 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
             await invalid(context, f"at most {MAX_REQUIREMENTS} requirements, got {len(inputs)}")
         out: dict[str, common_pb2.Requirement] = {}
         for i, r in enumerate(inputs):
-            skill_id = await canonical_skill(context, r.skill)
+            skill_id = await canonical_skill(context, r.skill, f"requirements[{i}].skill")
             if problem := check_level(r.min_level, f"requirements[{i}].min_level"):
                 await invalid(context, problem)
-            if r.weight < 0:
-                await invalid(context, f"requirements[{i}].weight must be > 0 (0 means the default 1.0), got {r.weight}")
+            if not r.weight >= 0 or r.weight > 100:
+                await invalid(context, f"requirements[{i}].weight must be > 0 and <= 100 (0 means the default 1.0), got {r.weight}")
             if skill_id in out:
                 await invalid(context, f"requirements[{i}]: skill {skill_id!r} is listed twice")
             out[skill_id] = common_pb2.Requirement(
@@ -57,35 +191,62 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
             )
         return list(out.values())
 
-    async def _may_edit(self, context, opp) -> None:
+    async def _owner_or_privileged(self, context, opp, action: str) -> None:
         ident = current_identity.get()
         if not ident.privileged and ident.subject != opp.owner_id:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"only the owner of {opp.opportunity_id} may change it")
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                f"only the owner of {opp.opportunity_id} ({opp.owner_id}) or HR may {action}")
 
+    async def _with_seats(self, opps):
+        if not opps:
+            return opps
+        async with self.svc.redis.pipeline(transaction=False) as pipe:
+            for opp in opps:
+                pipe.scard(self.seats_key(opp.opportunity_id))
+            counts = await pipe.execute()
+        for opp, n in zip(opps, counts):
+            opp.seats_taken = n
+        return opps
+
+    # -- postings ---------------------------------------------------------------------------------------
     async def PostOpportunity(self, request, context):
-        if not request.title or len(request.title) > 200:
-            await invalid(context, "title is required (at most 200 characters)")
-        if request.type == common_pb2.OPPORTUNITY_TYPE_UNSPECIFIED:
-            await invalid(context, "type is required (GIG, PROJECT, MENTORSHIP, JOB_SHADOWING, FREELANCE or ROLE)")
-        if request.hours_per_week < 0 or request.hours_per_week > 60:
-            await invalid(context, f"hours_per_week must be between 0 and 60, got {request.hours_per_week}")
-        if request.seats < 0 or request.duration_weeks < 0:
-            await invalid(context, "seats and duration_weeks must not be negative")
+        await check_text(context, request.title, "title", 200, required=True)
+        if request.type == common_pb2.OPPORTUNITY_TYPE_UNSPECIFIED or request.type not in common_pb2.OpportunityType.values():
+            await invalid(context, f"type is required ({TYPES})")
+        if not 0 <= request.hours_per_week <= MAX_HOURS:
+            await invalid(context, f"hours_per_week must be between 0 and {MAX_HOURS}, got {request.hours_per_week}")
+        if not 0 <= request.duration_weeks <= 520:
+            await invalid(context, f"duration_weeks must be between 0 and 520 (0 = open-ended), got {request.duration_weeks}")
+        if not 0 <= request.seats <= 1000:
+            await invalid(context, f"seats must be between 1 and 1000 (0 = 1), got {request.seats}")
+        for field in ("department", "location"):
+            await check_text(context, getattr(request, field), field, 200)
+        await check_text(context, request.description, "description", 5000)
+        await check_request_id(context, request.request_id)
         requirements = await self._requirements(context, request.requirements)
         ident = current_identity.get()
         owner = request.owner_id or ident.subject
+        await check_id(context, owner, "owner_id")
         if not ident.privileged and owner != ident.subject:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "you may only post opportunities you own")
+        fp = fingerprint(request, ident.subject)
+        if request.request_id and (prior := await self.opps.prior_request(self.svc.redis, context, request.request_id, fp)):
+            return await self._with_seats_one(await self.opps.load(self.svc.redis, prior))
+        threshold = self.svc.settings.approval_hours_threshold
+        needs_approval = request.hours_per_week > threshold
+        approver = ""
+        if needs_approval:
+            approver = (await self.directory.employee(context, owner, "owner")).manager_id
         req_key = self.opps.request_key(request.request_id) if request.request_id else None
 
         async def body(pipe):
-            if req_key and (prior := await pipe.get(req_key)):
-                return await self.opps.load(pipe, prior.decode())
+            if prior := await self.opps.prior_request(pipe, context, request.request_id, fp):
+                return await self.opps.load(pipe, prior)
             opp = opportunity_pb2.Opportunity(
                 opportunity_id=f"opp-{uuid.uuid4().hex[:12]}",
                 title=request.title,
                 type=request.type,
-                status=Status.OPPORTUNITY_STATUS_OPEN,
+                status=Status.OPPORTUNITY_STATUS_PENDING_APPROVAL if needs_approval else Status.OPPORTUNITY_STATUS_OPEN,
                 requirements=requirements,
                 hours_per_week=request.hours_per_week,
                 duration_weeks=request.duration_weeks,
@@ -94,84 +255,519 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
                 remote=request.remote,
                 seats=request.seats or 1,
                 owner_id=owner,
-                description=request.description[:5000],
+                description=request.description,
+                approver_id=approver,
                 version=1,
             )
+            opp.created_at.CopyFrom(now_ts())
             pipe.multi()
-            self.opps.store(pipe, opp)
-            if req_key:
-                pipe.set(req_key, opp.opportunity_id, ex=7 * 24 * 3600)
-            self._emit(pipe, "opportunity.gig-posted", opp, events_pb2.GigPosted(opportunity=match_profile(opp)))
+            self._store_opp(pipe, opp)
+            self.opps.remember_request(pipe, request.request_id, opp.opportunity_id, fp)
+            if needs_approval:
+                self._emit_opp(pipe, "opportunity.approval-requested", opp, events_pb2.ApprovalRequested(
+                    opportunity=match_profile(opp), approver_id=approver, threshold_hours=threshold))
+            else:
+                self._emit_opp(pipe, "opportunity.gig-posted", opp, events_pb2.GigPosted(opportunity=match_profile(opp)))
             return opp
 
         return await self.svc.commit([req_key] if req_key else [], body)
 
+    async def _with_seats_one(self, opp):
+        return (await self._with_seats([opp]))[0]
+
     async def GetOpportunity(self, request, context):
-        return await self.opps.require(self.svc.redis, request.opportunity_id, context)
+        opp = await self.opps.require(self.svc.redis, request.opportunity_id, context)
+        return await self._with_seats_one(opp)
+
+    async def _change_opp(self, context, opportunity_id: str, expected_version: int, step):
+        """Load, check, ``step(pipe, opp)`` -> (event_type, payload, writes) or None; store and emit atomically."""
+
+        async def body(pipe):
+            opp = await self.opps.require(pipe, opportunity_id, context)
+            await check_version(context, "opportunity", opp.opportunity_id, opp.version, expected_version)
+            old_status = opp.status
+            event_type, payload_for, writes = await step(pipe, opp)
+            opp.version += 1
+            pipe.multi()
+            self._store_opp(pipe, opp, old_status)
+            for write in writes:
+                write(pipe)
+            self._emit_opp(pipe, event_type, opp, payload_for(opp))
+            return opp
+
+        opp = await self.svc.commit([self.opps.key(opportunity_id)], body)
+        return await self._with_seats_one(opp)
 
     async def ChangeRequirements(self, request, context):
         requirements = await self._requirements(context, request.requirements)
 
-        async def body(pipe):
-            opp = await self.opps.require(pipe, request.opportunity_id, context)
-            await self._may_edit(context, opp)
-            await check_version(context, "opportunity", opp.opportunity_id, opp.version, request.expected_version)
-            if opp.status not in (Status.OPPORTUNITY_STATUS_OPEN, Status.OPPORTUNITY_STATUS_PENDING_APPROVAL):
-                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"{opp.opportunity_id} is closed; requirements are frozen")
+        async def step(pipe, opp):
+            await self._owner_or_privileged(context, opp, "change its requirements")
+            if opp.status in ENDED:
+                await failed_precondition(context, f"{opp.opportunity_id} is closed; requirements are frozen")
             del opp.requirements[:]
             opp.requirements.extend(requirements)
-            opp.version += 1
-            pipe.multi()
-            self.opps.store(pipe, opp)
-            self._emit(pipe, "opportunity.requirements-changed", opp, events_pb2.RequirementsChanged(opportunity=match_profile(opp)))
-            return opp
+            return ("opportunity.requirements-changed",
+                    lambda o: events_pb2.RequirementsChanged(opportunity=match_profile(o)), [])
 
-        return await self.svc.commit([self.opps.key(request.opportunity_id)], body)
+        return await self._change_opp(context, request.opportunity_id, request.expected_version, step)
+
+    async def _may_decide_posting(self, context, opp) -> None:
+        ident = current_identity.get()
+        if opp.status != Status.OPPORTUNITY_STATUS_PENDING_APPROVAL:
+            await failed_precondition(context, f"{opp.opportunity_id} is {_name(common_pb2.OpportunityStatus, opp.status)}, "
+                                               "not waiting for approval")
+        if ident.privileged:
+            return
+        if not opp.approver_id or ident.subject != opp.approver_id:
+            who = f"the owner's manager ({opp.approver_id})" if opp.approver_id else "an HR admin (the owner has no manager)"
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{opp.opportunity_id} is approved by {who}")
+
+    async def ApproveOpportunity(self, request, context):
+        ident = current_identity.get()
+
+        async def step(pipe, opp):
+            await self._may_decide_posting(context, opp)
+            opp.status = Status.OPPORTUNITY_STATUS_OPEN
+            opp.decided_by = ident.subject
+            return ("opportunity.gig-posted",
+                    lambda o: events_pb2.GigPosted(opportunity=match_profile(o), approved_by=ident.subject), [])
+
+        return await self._change_opp(context, request.opportunity_id, request.expected_version, step)
+
+    async def RejectOpportunity(self, request, context):
+        ident = current_identity.get()
+        await check_text(context, request.reason, "reason", 1000)
+
+        async def step(pipe, opp):
+            await self._may_decide_posting(context, opp)
+            opp.status = Status.OPPORTUNITY_STATUS_CLOSED
+            opp.outcome = "rejected"
+            opp.reason = request.reason
+            opp.decided_by = ident.subject
+            return ("opportunity.gig-closed",
+                    lambda o: events_pb2.GigClosed(opportunity=match_profile(o), outcome="rejected"), [])
+
+        return await self._change_opp(context, request.opportunity_id, request.expected_version, step)
 
     async def CloseOpportunity(self, request, context):
         outcome = request.outcome or "cancelled"
         if outcome not in OUTCOMES:
             await invalid(context, f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
+        await check_text(context, request.reason, "reason", 1000)
+        ident = current_identity.get()
 
-        async def body(pipe):
-            opp = await self.opps.require(pipe, request.opportunity_id, context)
-            await self._may_edit(context, opp)
-            await check_version(context, "opportunity", opp.opportunity_id, opp.version, request.expected_version)
-            if opp.status in (Status.OPPORTUNITY_STATUS_CLOSED, Status.OPPORTUNITY_STATUS_FILLED):
-                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"{opp.opportunity_id} is already closed")
+        async def step(pipe, opp):
+            await self._owner_or_privileged(context, opp, "close it")
+            if opp.status in ENDED:
+                await failed_precondition(context, f"{opp.opportunity_id} is already closed ({opp.outcome})")
+            if outcome == "filled" and opp.status != Status.OPPORTUNITY_STATUS_OPEN:
+                await failed_precondition(context, f"{opp.opportunity_id} was never open; close it as cancelled")
+            await pipe.watch(self.by_opportunity(opp.opportunity_id))  # an application arriving meanwhile retries
+            app_ids = [i.decode() for i in await pipe.zrange(self.by_opportunity(opp.opportunity_id), 0, -1)]
+            if app_ids:
+                await pipe.watch(*[self.apps.key(i) for i in app_ids])
+            apps = [a for a in [await self.apps.load(pipe, i) for i in app_ids] if a is not None]
+            seated = [a for a in apps if a.status in SEATED]
+            if outcome == "filled":
+                if not seated:
+                    await failed_precondition(context, f"nobody was accepted for {opp.opportunity_id}; accept an "
+                                                       "application first, or close it as cancelled or expired")
+                chosen = list(request.assigned_employee_ids) or [a.employee_id for a in seated]
+                stray = sorted(set(chosen) - {a.employee_id for a in seated})
+                if stray:
+                    await failed_precondition(context, f"{', '.join(stray)} have no accepted application for "
+                                                       f"{opp.opportunity_id}; assign accepted applicants only")
+                opp.assigned_employee_ids[:] = chosen
+            elif request.assigned_employee_ids:
+                await invalid(context, "assigned_employee_ids only go with outcome filled")
+            # applications still open end with the opportunity; a cancelled or expired one ends the assignments too
+            ending = [a for a in apps if a.status in PENDING_APPS
+                      or (outcome != "filled" and a.status == App.APPLICATION_STATUS_ACCEPTED)]
+            for a in ending:
+                a.status = App.APPLICATION_STATUS_DECLINED
+                a.reason = f"the opportunity was {outcome}"
+                a.decided_by = ident.subject
+                a.version += 1
             opp.status = OUTCOMES[outcome]
             opp.outcome = outcome
-            opp.version += 1
-            pipe.multi()
-            self.opps.store(pipe, opp)
-            self._emit(pipe, "opportunity.gig-closed", opp, events_pb2.GigClosed(
-                opportunity=match_profile(opp), outcome=outcome, assigned_employee_ids=list(request.assigned_employee_ids)))
-            return opp
+            opp.reason = request.reason
 
-        return await self.svc.commit([self.opps.key(request.opportunity_id)], body)
+            def write(pipe, ending=ending):
+                for a in ending:
+                    self._store_app(pipe, a)
+                    self._unseat(pipe, a)
+                    self._emit_app(pipe, "opportunity.application-declined", events_pb2.ApplicationDeclined(application=a))
+
+            return ("opportunity.gig-closed", lambda o: events_pb2.GigClosed(
+                opportunity=match_profile(o), outcome=outcome, assigned_employee_ids=list(o.assigned_employee_ids)),
+                [write])
+
+        return await self._change_opp(context, request.opportunity_id, request.expected_version, step)
 
     async def ListOpportunities(self, request, context):
-        items, token = await self.opps.page(request.page_size, request.page_token)
+        size = await page_size_of(context, request.page_size)
+        status = request.status
         if request.open_only:
-            items = [o for o in items if o.status == Status.OPPORTUNITY_STATUS_OPEN]
-        return opportunity_pb2.ListOpportunitiesResponse(opportunities=items, next_page_token=token)
+            if status and status != Status.OPPORTUNITY_STATUS_OPEN:
+                await invalid(context, "open_only contradicts the status filter; set one of them")
+            status = Status.OPPORTUNITY_STATUS_OPEN
+        if status and status not in common_pb2.OpportunityStatus.values():
+            await invalid(context, f"unknown status {status}")
+        if request.approver_id:
+            if status and status != Status.OPPORTUNITY_STATUS_PENDING_APPROVAL:
+                await invalid(context, "approver_id lists postings waiting for approval; drop the status filter")
+            index = self.pending_index(request.approver_id)
+        else:
+            index = self.status_index(status) if status else None
+        items, token = await self.opps.page(size, request.page_token, index)
+        return opportunity_pb2.ListOpportunitiesResponse(opportunities=await self._with_seats(items), next_page_token=token)
 
+    # -- applications ---------------------------------------------------------------------------------------
+    async def Apply(self, request, context):
+        ident = current_identity.get()
+        employee_id = request.employee_id or ident.subject
+        await check_id(context, employee_id, "employee_id")
+        if not ident.privileged and employee_id != ident.subject:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{ident.subject} may not apply for {employee_id}")
+        if not request.opportunity_id:
+            await invalid(context, "opportunity_id is required")
+        await check_text(context, request.note, "note", 2000)
+        await check_request_id(context, request.request_id)
+        app_id = f"{request.opportunity_id}:{employee_id}"
+        fp = fingerprint(request, ident.subject)
+        watch = [self.opps.key(request.opportunity_id), self.apps.key(app_id)]
+        if request.request_id:
+            watch.append(self.apps.request_key(request.request_id))
+
+        async def body(pipe):
+            if prior := await self.apps.prior_request(pipe, context, request.request_id, fp):
+                return await self.apps.load(pipe, prior)
+            opp = await self.opps.require(pipe, request.opportunity_id, context)
+            app = await self.apps.load(pipe, app_id)
+            if app is not None and app.status in PENDING_APPS + SEATED:
+                return app  # applying again is the same application
+            if app is not None and app.status == App.APPLICATION_STATUS_DECLINED:
+                await failed_precondition(context, f"{employee_id}'s application to {opp.opportunity_id} was declined "
+                                                   f"({app.reason or 'by the owner'}); it cannot be reopened")
+            if opp.status != Status.OPPORTUNITY_STATUS_OPEN:
+                await failed_precondition(context, f"{opp.opportunity_id} is {_name(common_pb2.OpportunityStatus, opp.status)}; "
+                                                   "only open opportunities take applications")
+            if employee_id == opp.owner_id:
+                await failed_precondition(context, "owners cannot apply to their own opportunity")
+            if app is None:
+                app = common_pb2.Application(application_id=app_id, opportunity_id=opp.opportunity_id,
+                                             employee_id=employee_id, owner_id=opp.owner_id,
+                                             opportunity_type=opp.type, hours_per_week=opp.hours_per_week)
+            app.status = App.APPLICATION_STATUS_SUBMITTED  # new, or reopened after a withdrawal
+            app.note = request.note
+            app.reason = ""
+            app.decided_by = ""
+            app.time_release = Release.TIME_RELEASE_STATUS_UNSPECIFIED
+            app.submitted_at.CopyFrom(now_ts())
+            app.version += 1
+            pipe.multi()
+            self._store_app(pipe, app)
+            pipe.zadd(self.by_opportunity(opp.opportunity_id), {app_id: 0})
+            pipe.zadd(self.by_employee(employee_id), {app_id: 0})
+            self.apps.remember_request(pipe, request.request_id, app_id, fp)
+            self._emit_app(pipe, "opportunity.application-submitted", events_pb2.ApplicationSubmitted(application=app))
+            return app
+
+        return await self.svc.commit(watch, body)
+
+    async def _may_see_app(self, context, app) -> None:
+        ident = current_identity.get()
+        if ident.privileged or ident.subject in (app.employee_id, app.owner_id) or (
+                app.release_approver_id and ident.subject == app.release_approver_id):
+            return
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                            f"{ident.subject} is neither the applicant, the owner nor the approving manager of {app.application_id}")
+
+    async def GetApplication(self, request, context):
+        app = await self.apps.require(self.svc.redis, request.application_id, context)
+        await self._may_see_app(context, app)
+        return app
+
+    async def _change_app(self, context, application_id: str, expected_version: int, step, event_type: str, payload_for,
+                          watch_for=lambda app: []):
+        """Load the application and its opportunity, check, ``step(pipe, app, opp)`` -> list of extra
+        writes (or False: nothing to do); bump, store and emit atomically."""
+        if not application_id:
+            await invalid(context, "application_id is required")
+
+        async def body(pipe):
+            app = await self.apps.require(pipe, application_id, context)
+            await pipe.watch(self.opps.key(app.opportunity_id), *watch_for(app))
+            opp = await self.opps.load(pipe, app.opportunity_id)
+            await check_version(context, "application", app.application_id, app.version, expected_version)
+            writes = await step(pipe, app, opp)
+            if writes is False:
+                return app
+            app.version += 1
+            app.decided_by = current_identity.get().subject
+            pipe.multi()
+            self._store_app(pipe, app)
+            for write in writes:
+                write(pipe)
+            self._emit_app(pipe, event_type, payload_for(app))
+            return app
+
+        return await self.svc.commit([self.apps.key(application_id)], body)
+
+    async def _status_is(self, context, app, allowed, action: str) -> None:
+        if app.status not in allowed:
+            await failed_precondition(
+                context, f"cannot {action} {app.application_id}: it is {_name(common_pb2.ApplicationStatus, app.status)} "
+                         f"(allowed from {', '.join(_name(common_pb2.ApplicationStatus, s) for s in allowed)})")
+
+    async def WithdrawApplication(self, request, context):
+        await check_text(context, request.reason, "reason", 1000)
+
+        async def step(pipe, app, opp):
+            ident = current_identity.get()
+            if not ident.privileged and ident.subject != app.employee_id:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, "only the applicant withdraws an application")
+            await self._status_is(context, app, PENDING_APPS + (App.APPLICATION_STATUS_ACCEPTED,), "withdraw")
+            app.status = App.APPLICATION_STATUS_WITHDRAWN
+            app.reason = request.reason
+            return [lambda p: self._unseat(p, app)]
+
+        return await self._change_app(context, request.application_id, request.expected_version, step,
+                                      "opportunity.application-withdrawn",
+                                      lambda a: events_pb2.ApplicationWithdrawn(application=a))
+
+    async def ShortlistApplication(self, request, context):
+        async def step(pipe, app, opp):
+            await self._owner_or_privileged(context, opp, "shortlist applicants")
+            if app.status == App.APPLICATION_STATUS_SHORTLISTED:
+                return False
+            await self._status_is(context, app, (App.APPLICATION_STATUS_SUBMITTED,), "shortlist")
+            await self._open(context, opp)
+            app.status = App.APPLICATION_STATUS_SHORTLISTED
+            return []
+
+        return await self._change_app(context, request.application_id, request.expected_version, step,
+                                      "opportunity.application-shortlisted",
+                                      lambda a: events_pb2.ApplicationShortlisted(application=a))
+
+    async def _open(self, context, opp) -> None:
+        if opp.status != Status.OPPORTUNITY_STATUS_OPEN:
+            await failed_precondition(context, f"{opp.opportunity_id} is {_name(common_pb2.OpportunityStatus, opp.status)}, "
+                                               "not open")
+
+    async def AcceptApplication(self, request, context):
+        if not request.application_id:
+            await invalid(context, "application_id is required")
+        peek = await self.apps.require(self.svc.redis, request.application_id, context)
+        opp_peek = await self.opps.load(self.svc.redis, peek.opportunity_id)
+        await self._owner_or_privileged(context, opp_peek, "accept applicants")
+        # the applicant's manager will release the time: who that is comes from the profile service
+        manager = (await self.directory.employee(context, peek.employee_id, "applicant")).manager_id
+
+        async def step(pipe, app, opp):
+            await self._status_is(context, app, PENDING_APPS, "accept")
+            await self._open(context, opp)
+            await pipe.watch(self.seats_key(opp.opportunity_id))
+            taken = await pipe.scard(self.seats_key(opp.opportunity_id))
+            if taken >= opp.seats:
+                await failed_precondition(context, f"all {opp.seats} seats of {opp.opportunity_id} are taken")
+            app.status = App.APPLICATION_STATUS_ACCEPTED
+            app.time_release = Release.TIME_RELEASE_STATUS_PENDING
+            app.release_approver_id = manager
+            return [lambda p: p.sadd(self.seats_key(opp.opportunity_id), app.application_id),
+                    lambda p: p.zadd(self.release_index(manager or "-"), {app.application_id: 0})]
+
+        return await self._change_app(context, request.application_id, request.expected_version, step,
+                                      "opportunity.application-accepted",
+                                      lambda a: events_pb2.ApplicationAccepted(application=a))
+
+    async def DeclineApplication(self, request, context):
+        await check_text(context, request.reason, "reason", 1000)
+
+        async def step(pipe, app, opp):
+            await self._owner_or_privileged(context, opp, "decline applicants")
+            if app.status == App.APPLICATION_STATUS_ACCEPTED and app.time_release == Release.TIME_RELEASE_STATUS_APPROVED:
+                await failed_precondition(context, f"{app.application_id} is an assignment under way (time released); "
+                                                   "complete it, or the applicant withdraws")
+            await self._status_is(context, app, PENDING_APPS + (App.APPLICATION_STATUS_ACCEPTED,), "decline")
+            app.status = App.APPLICATION_STATUS_DECLINED
+            app.reason = request.reason
+            return [lambda p: self._unseat(p, app)]
+
+        return await self._change_app(context, request.application_id, request.expected_version, step,
+                                      "opportunity.application-declined",
+                                      lambda a: events_pb2.ApplicationDeclined(application=a))
+
+    async def _may_release(self, context, app) -> profile_pb2.Employee:
+        """The applicant's current manager (or HR) decides; returns the applicant's profile."""
+        applicant = await self.directory.employee(context, app.employee_id, "applicant")
+        ident = current_identity.get()
+        if not ident.privileged and (not applicant.manager_id or ident.subject != applicant.manager_id):
+            who = f"their manager {applicant.manager_id}" if applicant.manager_id else "an HR admin (no manager on record)"
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                f"{app.employee_id}'s time is released by {who}, not {ident.subject}")
+        return applicant
+
+    async def ApproveTimeRelease(self, request, context):
+        if not request.application_id:
+            await invalid(context, "application_id is required")
+        peek = await self.apps.require(self.svc.redis, request.application_id, context)
+        applicant = await self._may_release(context, peek)
+        share = self.svc.settings.gig_time_share_percent
+        limit = round(applicant.hours_available_per_week * share / 100, 2)
+        figures = {}
+
+        async def step(pipe, app, opp):
+            await self._status_is(context, app, (App.APPLICATION_STATUS_ACCEPTED,), "release time for")
+            if app.time_release != Release.TIME_RELEASE_STATUS_PENDING:
+                await failed_precondition(context, f"the time release of {app.application_id} is "
+                                                   f"{_name(common_pb2.TimeReleaseStatus, app.time_release)}, not PENDING")
+            if opp.status not in (Status.OPPORTUNITY_STATUS_OPEN, Status.OPPORTUNITY_STATUS_FILLED):
+                await failed_precondition(context, f"{opp.opportunity_id} was {opp.outcome or 'closed'}")
+            counts = opp.type != common_pb2.OPPORTUNITY_TYPE_ROLE
+            ledger = {k.decode(): float(v) for k, v in (await pipe.hgetall(self.ledger_key(app.employee_id))).items()}
+            committed = sum(h for k, h in ledger.items() if k != app.application_id)
+            total = committed + (app.hours_per_week if counts else 0)
+            if counts and total > limit + 1e-9:
+                await failed_precondition(
+                    context, f"releasing {app.hours_per_week:g} h/week would put {app.employee_id} at {total:g} h/week on "
+                             f"gigs, above the limit of {limit:g} h ({share:g}% of {applicant.hours_available_per_week:g} h "
+                             f"available); already released: {committed:g} h")
+            figures.update(committed=total, limit=limit)
+            waiting_with = app.release_approver_id or "-"
+            app.time_release = Release.TIME_RELEASE_STATUS_APPROVED
+            app.release_approver_id = applicant.manager_id
+            writes = [lambda p: p.zrem(self.release_index(waiting_with), app.application_id)]
+            if counts:
+                writes.append(lambda p: p.hset(self.ledger_key(app.employee_id), app.application_id, app.hours_per_week))
+            return writes
+
+        return await self._change_app(
+            context, request.application_id, request.expected_version, step, "opportunity.time-release-approved",
+            lambda a: events_pb2.TimeReleaseApproved(application=a, committed_hours=figures["committed"],
+                                                     limit_hours=figures["limit"]),
+            watch_for=lambda app: [self.ledger_key(app.employee_id)])
+
+    async def RefuseTimeRelease(self, request, context):
+        if not request.application_id:
+            await invalid(context, "application_id is required")
+        await check_text(context, request.reason, "reason", 1000)
+        peek = await self.apps.require(self.svc.redis, request.application_id, context)
+        applicant = await self._may_release(context, peek)
+
+        async def step(pipe, app, opp):
+            await self._status_is(context, app, (App.APPLICATION_STATUS_ACCEPTED,), "refuse the time for")
+            if app.time_release != Release.TIME_RELEASE_STATUS_PENDING:
+                await failed_precondition(context, f"the time release of {app.application_id} is "
+                                                   f"{_name(common_pb2.TimeReleaseStatus, app.time_release)}, not PENDING")
+            waiting_with = app.release_approver_id or "-"
+            app.time_release = Release.TIME_RELEASE_STATUS_REFUSED
+            app.reason = request.reason
+            app.release_approver_id = applicant.manager_id
+            return [lambda p: p.zrem(self.release_index(waiting_with), app.application_id)]
+
+        return await self._change_app(context, request.application_id, request.expected_version, step,
+                                      "opportunity.time-release-refused",
+                                      lambda a: events_pb2.TimeReleaseRefused(application=a))
+
+    async def CompleteAssignment(self, request, context):
+        if not request.feedback:
+            await invalid(context, "feedback needs at least one skill (skill, level): it becomes evidence on the profile")
+        if len(request.feedback) > MAX_FEEDBACK:
+            await invalid(context, f"at most {MAX_FEEDBACK} feedback entries")
+        feedback: dict[str, common_pb2.SkillFeedback] = {}
+        for i, f in enumerate(request.feedback):
+            skill_id = await canonical_skill(context, f.skill, f"feedback[{i}].skill")
+            if problem := check_level(f.level, f"feedback[{i}].level"):
+                await invalid(context, problem)
+            await check_text(context, f.comment, f"feedback[{i}].comment", 1000)
+            if skill_id in feedback:
+                await invalid(context, f"feedback[{i}]: skill {skill_id!r} is listed twice")
+            feedback[skill_id] = common_pb2.SkillFeedback(skill_id=skill_id, level=f.level, comment=f.comment)
+        title = {}
+
+        async def step(pipe, app, opp):
+            await self._owner_or_privileged(context, opp, "complete assignments")
+            await self._status_is(context, app, (App.APPLICATION_STATUS_ACCEPTED,), "complete")
+            if app.time_release != Release.TIME_RELEASE_STATUS_APPROVED:
+                await failed_precondition(context, f"{app.employee_id}'s manager has not released the time for "
+                                                   f"{app.application_id} yet; the assignment has not started")
+            title["t"] = opp.title
+            app.status = App.APPLICATION_STATUS_COMPLETED
+            app.feedback.extend(feedback.values())
+            # the seat stays taken (it was filled); the hours are free again
+            return [lambda p: p.hdel(self.ledger_key(app.employee_id), app.application_id)]
+
+        return await self._change_app(
+            context, request.application_id, request.expected_version, step, "opportunity.feedback-given",
+            lambda a: events_pb2.FeedbackGiven(application=a, feedback=list(feedback.values()), opportunity_title=title["t"]))
+
+    async def ListApplications(self, request, context):
+        selectors = [s for s in ("opportunity_id", "employee_id", "release_approver_id") if getattr(request, s)]
+        if len(selectors) != 1:
+            await invalid(context, "set exactly one of opportunity_id, employee_id or release_approver_id")
+        size = await page_size_of(context, request.page_size)
+        ident = current_identity.get()
+        if request.opportunity_id:
+            opp = await self.opps.require(self.svc.redis, request.opportunity_id, context)
+            await self._owner_or_privileged(context, opp, "list its applications")
+            index = self.by_opportunity(opp.opportunity_id)
+        elif request.employee_id:
+            if not ident.privileged and ident.subject != request.employee_id:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, "you may list only your own applications")
+            index = self.by_employee(request.employee_id)
+        else:
+            if not ident.privileged and ident.subject != request.release_approver_id:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, "you may list only the releases waiting for you")
+            index = self.release_index(request.release_approver_id)
+        items, token = await self.apps.page(size, request.page_token, index)
+        return opportunity_pb2.ListApplicationsResponse(applications=items, next_page_token=token)
+
+    # -- replay ------------------------------------------------------------------------------------------------
     async def Replay(self, request, context):
         if not current_identity.get().privileged:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "replay is for HR admins and services")
         count = await replay(self.svc, self.opps, lambda opp: [replay_envelope(opp)])
         return common_pb2.ReplayResponse(events_emitted=count)
 
+    async def reindex(self) -> None:
+        """Status indexes for opportunities stored before they existed (idempotent, at start-up)."""
+        for opp_id in await self.opps.all_ids():
+            key = self.opps.key(opp_id)
+
+            async def body(pipe, opp_id=opp_id):
+                opp = await self.opps.load(pipe, opp_id)
+                if opp is None or await pipe.zscore(self.status_index(opp.status), opp_id) is not None:
+                    return
+                pipe.multi()
+                for status in common_pb2.OpportunityStatus.values():
+                    if status and status != opp.status:
+                        pipe.zrem(self.status_index(status), opp_id)
+                pipe.zadd(self.status_index(opp.status), {opp_id: 0})
+
+            await self.svc.commit([key], body)
+
 
 def replay_envelope(opp: opportunity_pb2.Opportunity):
+    """The current state as the event that leads to it (open, waiting for approval, or closed)."""
     if opp.status == Status.OPPORTUNITY_STATUS_OPEN:
-        payload, event_type = events_pb2.GigPosted(opportunity=match_profile(opp)), "opportunity.gig-posted"
+        payload, event_type = events_pb2.GigPosted(opportunity=match_profile(opp), approved_by=opp.decided_by), \
+            "opportunity.gig-posted"
+    elif opp.status == Status.OPPORTUNITY_STATUS_PENDING_APPROVAL:
+        payload, event_type = events_pb2.ApprovalRequested(opportunity=match_profile(opp), approver_id=opp.approver_id), \
+            "opportunity.approval-requested"
     else:
-        payload, event_type = events_pb2.GigClosed(opportunity=match_profile(opp), outcome=opp.outcome), "opportunity.gig-closed"
+        payload, event_type = events_pb2.GigClosed(opportunity=match_profile(opp), outcome=opp.outcome,
+                                                   assigned_employee_ids=list(opp.assigned_employee_ids)), \
+            "opportunity.gig-closed"
     return new_envelope(event_type, SOURCE, opp.opportunity_id, opp.version, payload)
 
 
 def build() -> DomainService:
     svc = DomainService("opportunity")
-    opportunity_pb2_grpc.add_OpportunityServiceServicer_to_server(OpportunityServicer(svc), svc.grpc)
+    servicer = OpportunityServicer(svc)
+    opportunity_pb2_grpc.add_OpportunityServiceServicer_to_server(servicer, svc.grpc)
+    svc.add_task(servicer.reindex)
+    svc.on_shutdown.append(servicer.directory.close)
     return svc

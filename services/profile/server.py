@@ -1,18 +1,40 @@
-"""Profile service: employees, skills with evidence, and match preferences."""
+"""Profile service: employees, skills with evidence, endorsements, preferences and consent.
+
+Every change is one Redis transaction: the employee (a serialized
+``itm.v1.Employee`` with a version), its history entry and its event in the
+outbox commit together or not at all. Events carry the employee's match
+snapshot (``profile``), which is what the matcher applies.
+
+Keys (under the deployment prefix): ``employee:<id>``, ``employee:index``,
+``employee:<id>:history`` (zset: version -> HistoryEntry), ``employee:request:<id>``
+and ``import:request:<id>`` (idempotency).
+"""
 
 from __future__ import annotations
+
+import csv
+import io
 
 import grpc
 
 from itm.runtime.auth import current_identity, require_self_or_privileged
 from itm.runtime.consumer import IdempotentConsumer, PermanentError
 from itm.runtime.domain import (
+    REQUEST_TTL_S,
     DomainService,
     EntityStore,
     canonical_skill,
+    check_id,
     check_level,
+    check_past,
+    check_request_id,
+    check_text,
     check_version,
+    failed_precondition,
+    fingerprint,
     invalid,
+    now_ts,
+    page_size_of,
     replay,
 )
 from itm.runtime.envelope import Event, new_envelope
@@ -21,8 +43,15 @@ from itm.v1 import common_pb2, events_pb2, profile_pb2, profile_pb2_grpc
 SOURCE = "profile"
 Status = common_pb2.SkillStatus
 Source = common_pb2.EvidenceSource
-VERIFYING_SOURCES = {Source.EVIDENCE_SOURCE_MANAGER, Source.EVIDENCE_SOURCE_ASSESSMENT, Source.EVIDENCE_SOURCE_COURSE, Source.EVIDENCE_SOURCE_GIG}
+Outcome = profile_pb2.ImportOutcome
 MAX_TEXT = 200
+MAX_ASPIRATIONS = 20
+MAX_HOURS = 80
+MAX_IMPORT_ROWS = 10_000
+PERSON_FIELDS = ("name", "department", "manager_id", "location", "hours_available_per_week", "career_aspirations")
+HR_OWNED = ("department", "manager_id")
+STATUS_NAMES = {Status.SKILL_STATUS_CLAIMED: "claimed", Status.SKILL_STATUS_ASPIRATIONAL: "aspirational",
+                Status.SKILL_STATUS_INFERRED: "inferred", Status.SKILL_STATUS_VERIFIED: "verified"}
 
 
 def match_profile(emp: profile_pb2.Employee) -> common_pb2.EmployeeMatchProfile:
@@ -47,58 +76,136 @@ def _skill_record(emp: profile_pb2.Employee, skill_id: str) -> profile_pb2.Skill
     return None
 
 
+def _copy_skill(rec: profile_pb2.SkillRecord) -> common_pb2.EmployeeSkill:
+    return common_pb2.EmployeeSkill.FromString(rec.skill.SerializeToString())
+
+
+def manager_view(emp: profile_pb2.Employee) -> profile_pb2.Employee:
+    """What the employee's manager sees when the employee hid their aspirations."""
+    if not emp.visibility.hide_aspirational_from_managers:
+        return emp
+    view = profile_pb2.Employee()
+    view.CopyFrom(emp)
+    keep = [rec for rec in view.skills if rec.skill.status != Status.SKILL_STATUS_ASPIRATIONAL]
+    del view.skills[:]
+    view.skills.extend(keep)
+    del view.career_aspirations[:]
+    return view
+
+
+def apply_verified(emp: profile_pb2.Employee, skill_id: str, level: int, source, reference: str,
+                   at=None, actor: str = "", note: str = "") -> common_pb2.EmployeeSkill:
+    """Record verified evidence; the skill's level becomes the best verified level."""
+    rec = _skill_record(emp, skill_id)
+    if rec is None:
+        rec = emp.skills.add()
+        rec.skill.skill_id = skill_id
+    if rec.skill.status != Status.SKILL_STATUS_VERIFIED or level > rec.skill.level:
+        rec.skill.level = level
+    rec.skill.status = Status.SKILL_STATUS_VERIFIED
+    rec.skill.source = source
+    ev = rec.evidence.add(source=source, reference=reference, level=level, status=Status.SKILL_STATUS_VERIFIED,
+                          actor=actor, note=note)
+    ev.at.CopyFrom(at if at is not None and at.seconds else now_ts())
+    return _copy_skill(rec)
+
+
 class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
     def __init__(self, svc: DomainService):
         self.svc = svc
         self.employees = EntityStore(svc, "employee", profile_pb2.Employee, "employee_id")
 
-    # -- helpers -------------------------------------------------------------------
-    def _emit(self, pipe, event_type: str, emp: profile_pb2.Employee, payload, correlation_id=None, causation_id=""):
-        env = new_envelope(event_type, SOURCE, emp.employee_id, emp.version, payload, correlation_id, causation_id)
+    # -- storage ---------------------------------------------------------------------
+    def history_key(self, employee_id: str) -> str:
+        return self.svc.settings.key(f"employee:{employee_id}:history")
+
+    def import_key(self, request_id: str) -> str:
+        return self.svc.settings.key(f"import:request:{request_id}")
+
+    def _write(self, pipe, emp: profile_pb2.Employee, event_type: str, payload, summary: str,
+               actor: str | None = None, correlation_id: str | None = None, causation_id: str = "") -> None:
+        """Queue (inside MULTI) the employee, its history entry and its event."""
+        emp.updated_at.CopyFrom(now_ts())
+        self.employees.store(pipe, emp)
+        self._emit(pipe, emp.employee_id, emp.version, event_type, payload, summary, actor, correlation_id, causation_id)
+
+    def _emit(self, pipe, employee_id: str, version: int, event_type: str, payload, summary: str,
+              actor: str | None = None, correlation_id: str | None = None, causation_id: str = "") -> None:
+        env = new_envelope(event_type, SOURCE, employee_id, version, payload, correlation_id, causation_id)
         self.svc.outbox.add(pipe, env)
+        entry = profile_pb2.HistoryEntry(
+            version=version, event_type=event_type, event_id=env.event_id, correlation_id=env.correlation_id,
+            actor=actor if actor is not None else current_identity.get().subject, summary=summary[:500])
+        entry.at.CopyFrom(env.occurred_at)
+        pipe.zadd(self.history_key(employee_id), {entry.SerializeToString(): version})
 
-    async def _validate_person(self, context, request) -> None:
-        if request.hours_available_per_week < 0 or request.hours_available_per_week > 80:
-            await invalid(context, f"hours_available_per_week must be between 0 and 80, got {request.hours_available_per_week}")
-        for field in ("name", "department", "manager_id", "location"):
-            if len(getattr(request, field)) > MAX_TEXT:
-                await invalid(context, f"{field} is longer than {MAX_TEXT} characters")
+    async def _update(self, context, employee_id: str, expected_version: int, mutate, event_type: str, payload_for,
+                      summary):
+        """Load, check the version, mutate, bump the version, store, record and emit: atomically.
 
-    async def _update(self, request, context, mutate, event_type: str, payload_for):
-        """Load, check version, mutate, bump version, store and emit, atomically."""
-        await require_self_or_privileged(context, request.employee_id)
-        key = self.employees.key(request.employee_id)
+        ``mutate(emp)`` may return False to say nothing changed (no write, no event).
+        ``summary`` is a string or a function of the mutated employee.
+        """
+        key = self.employees.key(employee_id)
 
         async def body(pipe):
-            emp = await self.employees.require(pipe, request.employee_id, context)
-            await check_version(context, "employee", emp.employee_id, emp.version, request.expected_version)
-            await mutate(emp)
+            emp = await self.employees.require(pipe, employee_id, context)
+            await check_version(context, "employee", emp.employee_id, emp.version, expected_version)
+            if await mutate(emp) is False:
+                return emp
             emp.version += 1
             pipe.multi()
-            self.employees.store(pipe, emp)
-            self._emit(pipe, event_type, emp, payload_for(emp))
+            self._write(pipe, emp, event_type, payload_for(emp), summary(emp) if callable(summary) else summary)
             return emp
 
         return await self.svc.commit([key], body)
 
-    # -- RPCs --------------------------------------------------------------------------
+    # -- validation ------------------------------------------------------------------------
+    async def _validate_person(self, context, request, fields=PERSON_FIELDS) -> None:
+        if "hours_available_per_week" in fields:
+            hours = request.hours_available_per_week
+            if not 0 <= hours <= MAX_HOURS:
+                await invalid(context, f"hours_available_per_week must be between 0 and {MAX_HOURS}, got {hours}")
+        for field in ("name", "department", "location"):
+            if field in fields:
+                await check_text(context, getattr(request, field), field, MAX_TEXT)
+        if "manager_id" in fields and request.manager_id:
+            await check_id(context, request.manager_id, "manager_id")
+            if request.manager_id == request.employee_id:
+                await invalid(context, "manager_id must not be the employee themselves")
+        if "career_aspirations" in fields:
+            if len(request.career_aspirations) > MAX_ASPIRATIONS:
+                await invalid(context, f"at most {MAX_ASPIRATIONS} career_aspirations, got {len(request.career_aspirations)}")
+            for i, text in enumerate(request.career_aspirations):
+                await check_text(context, text, f"career_aspirations[{i}]", MAX_TEXT, required=True)
+
+    async def _level(self, context, level: int, what: str = "level") -> int:
+        if problem := check_level(level, what):
+            await invalid(context, problem)
+        return level
+
+    # -- RPCs: employees ---------------------------------------------------------------------
     async def CreateEmployee(self, request, context):
-        if not request.employee_id:
-            await invalid(context, "employee_id is required")
-        if not request.name:
-            await invalid(context, "name is required")
+        await check_id(context, request.employee_id, "employee_id")
+        await check_text(context, request.name, "name", MAX_TEXT, required=True)
+        await check_request_id(context, request.request_id)
         await self._validate_person(context, request)
         ident = current_identity.get()
         if not ident.privileged and ident.subject != request.employee_id:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "only HR admins create other employees' profiles")
+        if not ident.privileged and (request.manager_id or request.department):
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                "department and manager_id come from HR: leave them empty or ask an HR admin")
         key = self.employees.key(request.employee_id)
-        req_key = self.employees.request_key(request.request_id) if request.request_id else None
+        fp = fingerprint(request, ident.subject)
+        watch = [key] + ([self.employees.request_key(request.request_id)] if request.request_id else [])
 
         async def body(pipe):
-            if req_key and (prior := await pipe.get(req_key)):
-                return await self.employees.load(pipe, prior.decode())
+            if prior := await self.employees.prior_request(pipe, context, request.request_id, fp):
+                return await self.employees.load(pipe, prior)
             if await pipe.exists(key):
-                await context.abort(grpc.StatusCode.ALREADY_EXISTS, f"employee {request.employee_id} already exists")
+                await context.abort(grpc.StatusCode.ALREADY_EXISTS,
+                                    f"employee {request.employee_id} already exists; use UpdateEmployee")
             emp = profile_pb2.Employee(
                 employee_id=request.employee_id,
                 name=request.name,
@@ -109,63 +216,111 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
                 career_aspirations=list(request.career_aspirations),
                 version=1,
             )
+            emp.created_at.CopyFrom(now_ts())
             pipe.multi()
-            self.employees.store(pipe, emp)
-            if req_key:
-                pipe.set(req_key, emp.employee_id, ex=7 * 24 * 3600)
-            self._emit(pipe, "profile.employee-registered", emp, events_pb2.EmployeeRegistered(profile=match_profile(emp)))
+            self._write(pipe, emp, "profile.employee-registered", events_pb2.EmployeeRegistered(profile=match_profile(emp)),
+                        f"registered {emp.name}")
+            self.employees.remember_request(pipe, request.request_id, emp.employee_id, fp)
             return emp
 
-        return await self.svc.commit([key] + ([req_key] if req_key else []), body)
+        return await self.svc.commit(watch, body)
 
     async def GetEmployee(self, request, context):
-        await require_self_or_privileged(context, request.employee_id)
-        return await self.employees.require(self.svc.redis, request.employee_id, context)
+        if not request.employee_id:
+            await invalid(context, "employee_id is required")
+        ident = current_identity.get()
+        emp = await self.employees.require(self.svc.redis, request.employee_id, context)
+        if ident.privileged or ident.subject == emp.employee_id:
+            return emp
+        if emp.manager_id and ident.subject == emp.manager_id:
+            return manager_view(emp)
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                            f"{ident.role} {ident.subject} may not read {emp.employee_id}'s profile "
+                            "(the employee, their manager and HR admins may)")
 
     async def UpdateEmployee(self, request, context):
-        await self._validate_person(context, request)
+        ident = await require_self_or_privileged(context, request.employee_id)
+        mask = list(request.update_mask.paths)
+        unknown = [p for p in mask if p not in PERSON_FIELDS]
+        if unknown:
+            await invalid(context, f"update_mask has unknown paths {unknown}; allowed: {', '.join(PERSON_FIELDS)}")
+        if mask:
+            fields = mask
+        else:
+            fields = [f for f in PERSON_FIELDS if getattr(request, f)]
+        if not fields:
+            await invalid(context, "nothing to update: set the fields to change (or list them in update_mask)")
+        if "name" in fields:
+            await check_text(context, request.name, "name", MAX_TEXT, required=True)
+        await self._validate_person(context, request, fields)
+        if not ident.privileged and (hr := [f for f in fields if f in HR_OWNED]):
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                f"{', '.join(hr)} come from HR; only HR admins and services change them")
+        changed: list[str] = []
 
         async def mutate(emp):
-            for field in ("name", "department", "manager_id", "location"):
-                if getattr(request, field):
+            for field in fields:
+                if field == "career_aspirations":
+                    if list(emp.career_aspirations) != list(request.career_aspirations):
+                        del emp.career_aspirations[:]
+                        emp.career_aspirations.extend(request.career_aspirations)
+                        changed.append(field)
+                elif getattr(emp, field) != getattr(request, field):
                     setattr(emp, field, getattr(request, field))
-            if request.hours_available_per_week:
-                emp.hours_available_per_week = request.hours_available_per_week
-            if request.career_aspirations:
-                del emp.career_aspirations[:]
-                emp.career_aspirations.extend(request.career_aspirations)
+                    changed.append(field)
+            return bool(changed)
 
         return await self._update(
-            request, context, mutate, "profile.employee-updated",
+            context, request.employee_id, request.expected_version, mutate, "profile.employee-updated",
             lambda emp: events_pb2.EmployeeUpdated(profile=match_profile(emp)),
+            lambda emp: "updated " + ", ".join(changed),
         )
 
+    # -- RPCs: skills -----------------------------------------------------------------------------
     async def UpsertSkill(self, request, context):
+        ident = await require_self_or_privileged(context, request.employee_id)
         skill_id = await canonical_skill(context, request.skill)
-        if problem := check_level(request.level):
-            await invalid(context, problem)
+        await self._level(context, request.level)
         if request.status == Status.SKILL_STATUS_VERIFIED:
-            await invalid(context, "status VERIFIED is set by VerifySkill (manager, assessment, course or gig), not UpsertSkill")
+            await invalid(context, "status VERIFIED is set by VerifySkill (manager or assessment), course completions "
+                                   "or gig feedback, not UpsertSkill")
+        if request.status not in STATUS_NAMES and request.status != Status.SKILL_STATUS_UNSPECIFIED:
+            await invalid(context, f"unknown status {request.status}")
+        if request.source not in Source.values():
+            await invalid(context, f"unknown source {request.source}")
         status = request.status or Status.SKILL_STATUS_CLAIMED
         source = request.source or Source.EVIDENCE_SOURCE_SELF
+        if not ident.privileged:
+            if status == Status.SKILL_STATUS_INFERRED:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, "INFERRED skills come from services, not self-claims")
+            if source != Source.EVIDENCE_SOURCE_SELF:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                    "employees record SELF evidence; manager, assessment, course, gig and peer "
+                                    "evidence come from VerifySkill, completions, feedback and EndorseSkill")
+        await check_past(context, request.evidence_at, "evidence_at")
+        await check_text(context, request.reference, "reference", MAX_TEXT)
+        await check_text(context, request.note, "note", 1000)
 
         async def mutate(emp):
             rec = _skill_record(emp, skill_id)
             if rec is None:
                 rec = emp.skills.add()
-            elif rec.skill.status == Status.SKILL_STATUS_VERIFIED and rec.skill.level >= request.level:
-                # a weaker claim never overrides verified evidence; keep it as history
-                rec.evidence.add(source=source, reference=request.reference, level=request.level, status=status).at.GetCurrentTime()
-                return
-            rec.skill.CopyFrom(common_pb2.EmployeeSkill(skill_id=skill_id, level=request.level, status=status, source=source))
-            rec.evidence.add(source=source, reference=request.reference, level=request.level, status=status).at.GetCurrentTime()
+            ev = rec.evidence.add(source=source, reference=request.reference, level=request.level, status=status,
+                                  actor=ident.subject, note=request.note)
+            ev.at.CopyFrom(request.evidence_at if request.evidence_at.seconds else now_ts())
+            if rec.skill.status != Status.SKILL_STATUS_VERIFIED:
+                # verified evidence is never overridden by a claim; the claim stays as history
+                rec.skill.CopyFrom(common_pb2.EmployeeSkill(skill_id=skill_id, level=request.level, status=status,
+                                                            source=source))
 
         return await self._update(
-            request, context, mutate, "profile.skill-added",
-            lambda emp: events_pb2.SkillAdded(skill=_skill_record(emp, skill_id).skill, profile=match_profile(emp)),
+            context, request.employee_id, request.expected_version, mutate, "profile.skill-added",
+            lambda emp: events_pb2.SkillAdded(skill=_copy_skill(_skill_record(emp, skill_id)), profile=match_profile(emp)),
+            f"{STATUS_NAMES[status]} {skill_id} level {request.level}",
         )
 
     async def RemoveSkill(self, request, context):
+        await require_self_or_privileged(context, request.employee_id)
         skill_id = await canonical_skill(context, request.skill)
 
         async def mutate(emp):
@@ -175,55 +330,244 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
             emp.skills.remove(rec)
 
         return await self._update(
-            request, context, mutate, "profile.skill-removed",
+            context, request.employee_id, request.expected_version, mutate, "profile.skill-removed",
             lambda emp: events_pb2.SkillRemoved(skill_id=skill_id, profile=match_profile(emp)),
+            f"removed {skill_id}",
         )
 
     async def VerifySkill(self, request, context):
+        if not request.employee_id:
+            await invalid(context, "employee_id is required")
         skill_id = await canonical_skill(context, request.skill)
-        if problem := check_level(request.level):
-            await invalid(context, problem)
-        if request.source not in VERIFYING_SOURCES:
-            await invalid(context, "source must be MANAGER, ASSESSMENT, COURSE or GIG to verify a skill")
+        await self._level(context, request.level)
+        if request.source not in (Source.EVIDENCE_SOURCE_MANAGER, Source.EVIDENCE_SOURCE_ASSESSMENT):
+            await invalid(context, "source must be MANAGER or ASSESSMENT to verify a skill (course and gig evidence "
+                                   "come from completions and owner feedback)")
+        await check_past(context, request.evidence_at, "evidence_at")
+        await check_text(context, request.reference, "reference", MAX_TEXT)
         ident = current_identity.get()
-        if not ident.privileged and ident.role != "manager":
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "only a manager, an assessment or HR verifies skills")
-        key = self.employees.key(request.employee_id)
+        if not ident.privileged:
+            if ident.role != "manager":
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                    "only the employee's manager, an assessment service or HR verifies skills")
+            if request.source != Source.EVIDENCE_SOURCE_MANAGER:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                    "a manager verifies with source MANAGER; ASSESSMENT results come from the assessment service")
+        reference = request.reference or ident.subject
 
-        async def body(pipe):
-            emp = await self.employees.require(pipe, request.employee_id, context)
-            await check_version(context, "employee", emp.employee_id, emp.version, request.expected_version)
-            if ident.role == "manager" and emp.manager_id != ident.subject:
+        async def mutate(emp):
+            if not ident.privileged and emp.manager_id != ident.subject:
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{ident.subject} is not {emp.employee_id}'s manager")
-            skill = apply_verified(emp, skill_id, request.level, request.source, request.reference or ident.subject)
-            emp.version += 1
-            pipe.multi()
-            self.employees.store(pipe, emp)
-            self._emit(pipe, "profile.skill-verified", emp, events_pb2.SkillVerified(
-                skill=skill, verified_by=ident.subject, profile=match_profile(emp)))
-            return emp
+            apply_verified(emp, skill_id, request.level, request.source, reference, request.evidence_at, ident.subject)
 
-        return await self.svc.commit([key], body)
+        return await self._update(
+            context, request.employee_id, request.expected_version, mutate, "profile.skill-verified",
+            lambda emp: events_pb2.SkillVerified(skill=_copy_skill(_skill_record(emp, skill_id)), verified_by=ident.subject,
+                                                 profile=match_profile(emp)),
+            f"verified {skill_id} level {request.level} ({common_pb2.EvidenceSource.Name(request.source)} {reference})",
+        )
 
+    async def EndorseSkill(self, request, context):
+        if not request.employee_id:
+            await invalid(context, "employee_id is required")
+        skill_id = await canonical_skill(context, request.skill)
+        if request.level:
+            await self._level(context, request.level)
+        await check_text(context, request.note, "note", 1000)
+        ident = current_identity.get()
+        if request.endorser_id and not ident.privileged and request.endorser_id != ident.subject:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "you endorse as yourself; leave endorser_id empty")
+        endorser = request.endorser_id or ident.subject
+        if ident.privileged and not request.endorser_id:
+            await invalid(context, "endorser_id is required when a service or HR admin records an endorsement")
+        if endorser == request.employee_id:
+            await invalid(context, "employees cannot endorse their own skills")
+        if not await self.svc.redis.exists(self.employees.key(endorser)):
+            await failed_precondition(context, f"endorser {endorser} has no profile; peers endorse from their own profile")
+        level_seen = 0
+
+        async def mutate(emp):
+            nonlocal level_seen
+            rec = _skill_record(emp, skill_id)
+            if rec is None:
+                await failed_precondition(context, f"{emp.employee_id} does not list {skill_id}; endorse a skill on their profile")
+            if rec.skill.status == Status.SKILL_STATUS_ASPIRATIONAL:
+                await failed_precondition(context, f"{skill_id} is an aspiration of {emp.employee_id}, not a skill to endorse")
+            level_seen = request.level or rec.skill.level
+            mine = [ev for ev in rec.evidence if ev.source == Source.EVIDENCE_SOURCE_PEER and ev.reference == endorser]
+            if mine and mine[-1].level == level_seen and mine[-1].note == request.note:
+                return False  # the same endorsement again: nothing new
+            for ev in mine:
+                rec.evidence.remove(ev)
+            ev = rec.evidence.add(source=Source.EVIDENCE_SOURCE_PEER, reference=endorser, level=level_seen,
+                                  status=rec.skill.status, actor=ident.subject, note=request.note)
+            ev.at.CopyFrom(now_ts())
+            rec.endorsements = len({e.reference for e in rec.evidence if e.source == Source.EVIDENCE_SOURCE_PEER})
+
+        return await self._update(
+            context, request.employee_id, request.expected_version, mutate, "profile.skill-endorsed",
+            lambda emp: events_pb2.SkillEndorsed(
+                skill=_copy_skill(_skill_record(emp, skill_id)), endorser_id=endorser, level=level_seen,
+                profile=match_profile(emp), endorsements=_skill_record(emp, skill_id).endorsements),
+            lambda emp: f"{skill_id} endorsed by {endorser} at level {level_seen}",
+        )
+
+    # -- RPCs: preferences and consent --------------------------------------------------------------
     async def SetPreferences(self, request, context):
+        await require_self_or_privileged(context, request.employee_id)
         prefs = request.preferences
         if not 0 <= prefs.threshold_percent <= 100:
             await invalid(context, f"threshold_percent must be between 1 and 100 (0 keeps the default), got {prefs.threshold_percent}")
+        for t in prefs.opportunity_types:
+            if t == common_pb2.OPPORTUNITY_TYPE_UNSPECIFIED or t not in common_pb2.OpportunityType.values():
+                await invalid(context, f"opportunity_types has an invalid type {t}; use GIG, PROJECT, MENTORSHIP, "
+                                       "JOB_SHADOWING, FREELANCE or ROLE (empty = all)")
+        if len(set(prefs.opportunity_types)) != len(prefs.opportunity_types):
+            await invalid(context, "opportunity_types lists a type twice")
 
         async def mutate(emp):
             emp.preferences.CopyFrom(prefs)
 
         return await self._update(
-            request, context, mutate, "profile.preferences-changed",
+            context, request.employee_id, request.expected_version, mutate, "profile.preferences-changed",
             lambda emp: events_pb2.PreferencesChanged(profile=match_profile(emp)),
+            f"preferences: threshold {prefs.threshold_percent or 'default'}, opted out {prefs.opted_out}",
         )
 
+    async def SetVisibility(self, request, context):
+        ident = current_identity.get()
+        if ident.subject != request.employee_id and ident.role != "hr_admin":
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                "consent is the employee's own choice (or an HR admin's on their behalf)")
+        if not request.employee_id:
+            await invalid(context, "employee_id is required")
+        hide = request.visibility.hide_aspirational_from_managers
+
+        async def mutate(emp):
+            if emp.visibility.hide_aspirational_from_managers == hide:
+                return False
+            emp.visibility.CopyFrom(request.visibility)
+
+        return await self._update(
+            context, request.employee_id, request.expected_version, mutate, "profile.visibility-changed",
+            lambda emp: events_pb2.VisibilityChanged(hide_aspirational_from_managers=hide, profile=match_profile(emp)),
+            "aspirations hidden from managers" if hide else "aspirations visible to managers",
+        )
+
+    # -- RPCs: lists --------------------------------------------------------------------------------------
     async def ListEmployees(self, request, context):
         if not current_identity.get().privileged:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "listing employees is for HR admins")
-        items, token = await self.employees.page(request.page_size, request.page_token)
+        size = await page_size_of(context, request.page_size)
+        items, token = await self.employees.page(size, request.page_token)
         return profile_pb2.ListEmployeesResponse(employees=items, next_page_token=token)
 
+    async def ListEmployeeHistory(self, request, context):
+        await require_self_or_privileged(context, request.employee_id)
+        size = await page_size_of(context, request.page_size)
+        if request.page_token and not request.page_token.isdigit():
+            await invalid(context, "page_token is not one this service issued; pass next_page_token from the previous page")
+        await self.employees.require(self.svc.redis, request.employee_id, context)
+        low = f"({request.page_token}" if request.page_token else "-inf"
+        raws = await self.svc.redis.zrangebyscore(self.history_key(request.employee_id), low, "+inf", start=0, num=size + 1)
+        entries = [profile_pb2.HistoryEntry.FromString(r) for r in raws[:size]]
+        token = str(entries[-1].version) if len(raws) > size else ""
+        return profile_pb2.ListEmployeeHistoryResponse(entries=entries, next_page_token=token)
+
+    # -- RPCs: HRIS import ---------------------------------------------------------------------------------
+    async def ImportEmployees(self, request, context):
+        ident = current_identity.get()
+        if ident.role != "hr_admin":
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "the HRIS import is for HR admins")
+        await check_request_id(context, request.request_id)
+        if not request.csv.strip():
+            await invalid(context, "csv is empty: send the HRIS export with a header row")
+        fp = fingerprint(request, ident.subject)
+        if request.request_id and not request.dry_run:
+            stored = await self.svc.redis.get(self.import_key(request.request_id))
+            if stored is not None:
+                stored_fp, _, report = stored.partition(b"|")
+                if stored_fp.decode() != fp:
+                    await context.abort(grpc.StatusCode.ALREADY_EXISTS,
+                                        f"request_id {request.request_id!r} was already used for a different import")
+                return profile_pb2.ImportEmployeesResponse.FromString(report)
+        reader = csv.DictReader(io.StringIO(request.csv.lstrip("\ufeff")))
+        try:
+            header = [(h or "").strip().lower().replace(" ", "_") for h in (reader.fieldnames or [])]
+            missing = [c for c in ("employee_id", "name") if c not in header]
+            if missing:
+                await invalid(context, f"the header row lacks {', '.join(missing)}; columns: employee_id, name, "
+                                       "department, manager_id, location, hours_available_per_week, career_aspirations")
+            reader.fieldnames = header
+            rows = []
+            for row in reader:
+                rows.append((reader.line_num, row))
+                if len(rows) > MAX_IMPORT_ROWS:
+                    await invalid(context, f"at most {MAX_IMPORT_ROWS} rows per import; split the file")
+        except csv.Error as exc:
+            await invalid(context, f"csv is not readable at line {reader.line_num}: {exc}")
+        columns = [c for c in PERSON_FIELDS if c in header]
+        report = profile_pb2.ImportEmployeesResponse(dry_run=request.dry_run)
+        seen: set[str] = set()
+        for n, row in rows:
+            report.rows += 1
+            result = report.results.add(row=n)
+            person, errors = parse_row(row, columns)
+            result.employee_id = person.employee_id
+            if not errors and person.employee_id in seen:
+                errors.append(f"employee_id {person.employee_id} appears twice in the file (first row wins)")
+            seen.add(person.employee_id)
+            if errors:
+                result.outcome, result.errors[:] = Outcome.IMPORT_OUTCOME_REJECTED, errors
+            else:
+                result.outcome, result.version = await self._import_one(person, columns, request.dry_run)
+        for r in report.results:
+            if r.outcome == Outcome.IMPORT_OUTCOME_CREATED:
+                report.created += 1
+            elif r.outcome == Outcome.IMPORT_OUTCOME_UPDATED:
+                report.updated += 1
+            elif r.outcome == Outcome.IMPORT_OUTCOME_UNCHANGED:
+                report.unchanged += 1
+            else:
+                report.rejected += 1
+        if request.request_id and not request.dry_run:
+            await self.svc.redis.set(self.import_key(request.request_id), fp.encode() + b"|" + report.SerializeToString(),
+                                     ex=REQUEST_TTL_S)
+        return report
+
+    async def _import_one(self, person: profile_pb2.Employee, columns: list[str], dry_run: bool):
+        """Create or update one row's employee atomically; rows equal to the stored data change nothing."""
+        key = self.employees.key(person.employee_id)
+
+        async def body(pipe):
+            emp = await self.employees.load(pipe, person.employee_id)
+            if emp is None:
+                emp = profile_pb2.Employee(employee_id=person.employee_id, version=1)
+                for field in columns:
+                    _assign(emp, field, person)
+                emp.created_at.CopyFrom(now_ts())
+                if dry_run:
+                    return Outcome.IMPORT_OUTCOME_CREATED, 0
+                pipe.multi()
+                self._write(pipe, emp, "profile.employee-registered",
+                            events_pb2.EmployeeRegistered(profile=match_profile(emp)), f"registered {emp.name} (HRIS import)")
+                return Outcome.IMPORT_OUTCOME_CREATED, emp.version
+            changed = [f for f in columns if _differs(emp, f, person)]
+            if not changed:
+                return Outcome.IMPORT_OUTCOME_UNCHANGED, emp.version
+            if dry_run:
+                return Outcome.IMPORT_OUTCOME_UPDATED, emp.version
+            for field in changed:
+                _assign(emp, field, person)
+            emp.version += 1
+            pipe.multi()
+            self._write(pipe, emp, "profile.employee-updated", events_pb2.EmployeeUpdated(profile=match_profile(emp)),
+                        "HRIS import updated " + ", ".join(changed))
+            return Outcome.IMPORT_OUTCOME_UPDATED, emp.version
+
+        return await self.svc.commit([key], body)
+
+    # -- replay ------------------------------------------------------------------------------------------------
     async def Replay(self, request, context):
         if not current_identity.get().privileged:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "replay is for HR admins and services")
@@ -232,42 +576,112 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
                          events_pb2.EmployeeUpdated(profile=match_profile(emp)))])
         return common_pb2.ReplayResponse(events_emitted=count)
 
-    # -- events from other services ---------------------------------------------------
+    # -- events from other services ------------------------------------------------------------------------------
     async def on_course_completed(self, event: Event, pipe) -> None:
-        """A completion becomes verified skill evidence and a profile.skill-verified event."""
+        """A completion becomes verified skill evidence and a profile.skill-verified event per skill."""
         done: events_pb2.CourseCompleted = event.payload
-        await pipe.watch(self.employees.key(done.employee_id))
-        emp = await self.employees.load(pipe, done.employee_id)
+        await self._verify_from_event(
+            event, pipe, done.employee_id,
+            [(cs.skill_id, cs.level, "") for cs in done.skills],
+            Source.EVIDENCE_SOURCE_COURSE, done.course_id, actor="learning",
+            payload=lambda skill, emp: events_pb2.SkillVerified(
+                skill=skill, verified_by=done.course_id, course_id=done.course_id, profile=match_profile(emp)),
+            summary=f"verified by completing {done.course_id} (credential {done.credential_id})",
+        )
+
+    async def on_feedback_given(self, event: Event, pipe) -> None:
+        """Owner feedback on a completed assignment becomes gig-validated (verified) evidence."""
+        given: events_pb2.FeedbackGiven = event.payload
+        app = given.application
+        await self._verify_from_event(
+            event, pipe, app.employee_id,
+            [(f.skill_id, f.level, f.comment) for f in given.feedback],
+            Source.EVIDENCE_SOURCE_GIG, app.opportunity_id, actor=app.owner_id,
+            payload=lambda skill, emp: events_pb2.SkillVerified(
+                skill=skill, verified_by=app.owner_id, opportunity_id=app.opportunity_id,
+                application_id=app.application_id, profile=match_profile(emp)),
+            summary=f"validated on {app.opportunity_id} by {app.owner_id}",
+        )
+
+    async def _verify_from_event(self, event: Event, pipe, employee_id: str, skills, source, reference: str,
+                                 actor: str, payload, summary: str) -> None:
+        await pipe.watch(self.employees.key(employee_id))
+        emp = await self.employees.load(pipe, employee_id)
         if emp is None:
-            raise PermanentError(f"course completed by unknown employee {done.employee_id!r}")
-        verified = [
-            apply_verified(emp, cs.skill_id, cs.level, Source.EVIDENCE_SOURCE_COURSE, done.course_id)
-            for cs in done.skills
-        ]
+            raise PermanentError(f"{event.type} for unknown employee {employee_id!r}")
+        writes = []
+        for skill_id, level, note in skills:
+            if not skill_id or not 1 <= level <= 5:
+                raise PermanentError(f"{event.type} carries an invalid skill {skill_id!r} level {level}")
+            skill = apply_verified(emp, skill_id, level, source, reference, actor=actor, note=note)
+            emp.version += 1  # one version per skill; each event carries the snapshot after its skill
+            writes.append((emp.version, payload(skill, emp), f"{skill_id} level {level} {summary}"))
+        if not writes:
+            return
         pipe.multi()
-        for skill in verified:
-            emp.version += 1
-            self.employees.store(pipe, emp)
-            self._emit(
-                pipe, "profile.skill-verified", emp,
-                events_pb2.SkillVerified(skill=skill, verified_by=done.course_id, course_id=done.course_id, profile=match_profile(emp)),
-                correlation_id=event.envelope.correlation_id, causation_id=event.event_id,
-            )
+        emp.updated_at.CopyFrom(now_ts())
+        self.employees.store(pipe, emp)
+        for version, body, text in writes:
+            self._emit(pipe, emp.employee_id, version, "profile.skill-verified", body, text, actor,
+                       event.envelope.correlation_id, event.event_id)
+
+def _assign(emp: profile_pb2.Employee, field: str, person: profile_pb2.Employee) -> None:
+    if field == "career_aspirations":
+        del emp.career_aspirations[:]
+        emp.career_aspirations.extend(person.career_aspirations)
+    else:
+        setattr(emp, field, getattr(person, field))
 
 
-def apply_verified(emp: profile_pb2.Employee, skill_id: str, level: int, source, reference: str) -> common_pb2.EmployeeSkill:
-    """Record verified evidence; the skill's level becomes the best verified level."""
-    rec = _skill_record(emp, skill_id)
-    if rec is None:
-        rec = emp.skills.add()
-        rec.skill.skill_id = skill_id
-    if rec.skill.status != Status.SKILL_STATUS_VERIFIED or level > rec.skill.level:
-        rec.skill.level = level
-    rec.skill.status = Status.SKILL_STATUS_VERIFIED
-    rec.skill.source = source
-    ev = rec.evidence.add(source=source, reference=reference, level=level, status=Status.SKILL_STATUS_VERIFIED)
-    ev.at.GetCurrentTime()
-    return common_pb2.EmployeeSkill.FromString(rec.skill.SerializeToString())
+def _differs(emp: profile_pb2.Employee, field: str, person: profile_pb2.Employee) -> bool:
+    if field == "career_aspirations":
+        return list(emp.career_aspirations) != list(person.career_aspirations)
+    return getattr(emp, field) != getattr(person, field)
+
+
+def parse_row(row: dict, columns: list[str]) -> tuple[profile_pb2.Employee, list[str]]:
+    """One HRIS row → an Employee with the row's fields, and what is wrong with it."""
+    from itm.runtime.domain import ID_RE
+
+    errors: list[str] = []
+    if None in row:
+        errors.append(f"{len(row[None])} more cells than the header has columns")
+    get = {k: (v or "").strip() for k, v in row.items() if k is not None}
+    person = profile_pb2.Employee(employee_id=get.get("employee_id", ""))
+    if not person.employee_id:
+        errors.append("employee_id is empty")
+    elif not ID_RE.match(person.employee_id):
+        errors.append(f"employee_id {person.employee_id[:80]!r} must be 1-64 letters, digits, '.', '_', '@' or '-'")
+    person.name = get.get("name", "")
+    if not person.name:
+        errors.append("name is empty")
+    for field in ("name", "department", "location"):
+        if field in columns:
+            setattr(person, field, get.get(field, ""))
+            if len(getattr(person, field)) > MAX_TEXT:
+                errors.append(f"{field} is longer than {MAX_TEXT} characters")
+    if "manager_id" in columns and (manager := get.get("manager_id", "")):
+        if not ID_RE.match(manager):
+            errors.append(f"manager_id {manager[:80]!r} is not a valid employee id")
+        elif manager == person.employee_id:
+            errors.append("manager_id is the employee themselves")
+        person.manager_id = manager
+    if "hours_available_per_week" in columns and (raw := get.get("hours_available_per_week", "")):
+        try:
+            hours = float(raw)
+        except ValueError:
+            errors.append(f"hours_available_per_week {raw!r} is not a number")
+        else:
+            if not 0 <= hours <= MAX_HOURS:
+                errors.append(f"hours_available_per_week must be between 0 and {MAX_HOURS}, got {raw}")
+            else:
+                person.hours_available_per_week = hours
+    if "career_aspirations" in columns:
+        items = [a.strip() for a in get.get("career_aspirations", "").split(";") if a.strip()]
+        if len(items) > MAX_ASPIRATIONS or any(len(a) > MAX_TEXT for a in items):
+            errors.append(f"career_aspirations: at most {MAX_ASPIRATIONS} items of {MAX_TEXT} characters")
+        person.career_aspirations.extend(items)
+    return person, errors
 
 
 def build() -> DomainService:
@@ -278,6 +692,12 @@ def build() -> DomainService:
         IdempotentConsumer(
             svc.settings, svc.redis, "profile.course-completions", ["learning.course-completed"],
             servicer.on_course_completed, after_commit=svc.wake_relay,
+        )
+    )
+    svc.add_consumer(
+        IdempotentConsumer(
+            svc.settings, svc.redis, "profile.gig-feedback", ["opportunity.feedback-given"],
+            servicer.on_feedback_given, after_commit=svc.wake_relay,
         )
     )
     return svc
