@@ -72,6 +72,13 @@ class Event:
         return self.envelope.entity_version
 
 
+def decode_payload(env: envelope_pb2.EventEnvelope) -> Message:
+    """The payload message of an envelope built here (trusted: no checks)."""
+    payload = payload_class(env.payload.TypeName())()
+    env.payload.Unpack(payload)
+    return payload
+
+
 def decode(value: bytes) -> Event:
     """Parse a record value; raises MalformedEvent saying what is wrong."""
     if not value:

@@ -74,7 +74,18 @@ class KpiBook:
         self.count(pipe, f"{name}_observations", labels, 1, at)
         self.count(pipe, f"{name}_sum", labels, value, at)
 
+    def tally_key(self, name: str) -> str:
+        return self.settings.key(f"{self.prefix}:tally:{name}")
+
+    def tally(self, pipe, name: str, member: str, amount: int = 1) -> None:
+        """Count per member (e.g. per manager) without making the member a label:
+        exported as the distribution of members' counts."""
+        pipe.hincrby(self.tally_key(name), member, amount)
+
     # -- reading -----------------------------------------------------------------------
+    async def tallies(self, redis, names: list[str]) -> dict[str, list[int]]:
+        return {name: [int(v) for v in (await redis.hgetall(self.tally_key(name))).values()] for name in names}
+
     async def totals(self, redis) -> dict[tuple[str, str], float]:
         raw = await redis.hgetall(self.total_key)
         return {tuple(k.decode().split("|", 1)): float(v) for k, v in raw.items()}
@@ -104,18 +115,32 @@ class KpiBook:
 class KpiCollector(Collector):
     """Exports the last snapshot read from Redis; ``refresh`` runs before each scrape."""
 
-    def __init__(self, book: KpiBook, histograms: dict[str, tuple] | None = None):
-        """``histograms``: name -> the buckets it is observed with."""
+    def __init__(self, book: KpiBook, histograms: dict[str, tuple] | None = None,
+                 tallies: dict[str, tuple] | None = None, ratios: dict[str, tuple[str, str]] | None = None):
+        """``histograms``: name -> the buckets it is observed with; ``tallies``: name ->
+        buckets of the per-member distribution; ``ratios``: name -> (numerator, denominator)
+        KPIs divided per label set (e.g. fill rate = filled / posted)."""
         self.book = book
         self.histogram_buckets = dict(histograms or {})
         self.histogram_names = list(self.histogram_buckets)
+        self.tally_buckets = dict(tallies or {})
+        self.ratios = dict(ratios or {})
         self.snapshot: dict[tuple[str, str], float] = {}
         self.hist_snapshot: dict[str, dict[str, dict[str, float]]] = {}
+        self.tally_snapshot: dict[str, list[int]] = {}
+
+    def configure(self, histograms=None, tallies=None, ratios=None) -> None:
+        self.histogram_buckets.update(histograms or {})
+        self.histogram_names = list(self.histogram_buckets)
+        self.tally_buckets.update(tallies or {})
+        self.ratios.update(ratios or {})
 
     async def refresh(self, redis) -> None:
         self.snapshot = await self.book.totals(redis)
         if self.histogram_names:
             self.hist_snapshot = await self.book.histograms(redis, self.histogram_names)
+        if self.tally_buckets:
+            self.tally_snapshot = await self.book.tallies(redis, list(self.tally_buckets))
 
     def collect(self):
         families: dict[str, GaugeMetricFamily] = {}
@@ -129,7 +154,23 @@ class KpiCollector(Collector):
                 fam = families[name] = GaugeMetricFamily(f"itm_kpi_{name}", f"KPI {name} (from Redis)",
                                                          labels=sorted(parsed))
             fam.add_metric([parsed[k] for k in sorted(parsed)], value)
+        for ratio, (num, den) in self.ratios.items():
+            fam = None
+            for (name, labels), denominator in sorted(self.snapshot.items()):
+                if name != den or not denominator:
+                    continue
+                parsed = _parse_labels(labels)
+                if fam is None:
+                    fam = families[ratio] = GaugeMetricFamily(f"itm_kpi_{ratio}", f"KPI {num} / {den}",
+                                                              labels=sorted(parsed))
+                fam.add_metric([parsed[k] for k in sorted(parsed)], self.snapshot.get((num, labels), 0.0) / denominator)
         yield from families.values()
+        for name, counts in self.tally_snapshot.items():
+            fam = HistogramMetricFamily(f"itm_kpi_{name}", f"KPI distribution of {name} per member (from Redis)")
+            buckets = [(str(float(le)), sum(1 for c in counts if c <= le)) for le in self.tally_buckets[name]]
+            buckets.append(("+Inf", len(counts)))
+            fam.add_metric([], buckets, float(sum(counts)))
+            yield fam
         for name, per_labels in self.hist_snapshot.items():
             label_names = sorted(_parse_labels(next(iter(per_labels), "")))
             fam = HistogramMetricFamily(f"itm_kpi_{name}", f"KPI {name} distribution (from Redis)",

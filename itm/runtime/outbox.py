@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
@@ -52,10 +53,19 @@ def make_producer(settings: Settings, **overrides) -> AIOKafkaProducer:
     return AIOKafkaProducer(**opts)
 
 
+FactListener = Callable[[aioredis.client.Pipeline, envelope_pb2.EventEnvelope], None]
+
+
 class Outbox:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.stream = settings.key(f"{settings.service}:outbox")
+        self.listeners: list[FactListener] = []
+
+    def on_fact(self, listener: FactListener) -> None:
+        """``listener(pipe, env)`` queues more writes in the same MULTI for every new
+        (not replayed) fact, e.g. the KPIs that the fact makes true."""
+        self.listeners.append(listener)
 
     def add(self, pipe: aioredis.client.Pipeline, env: envelope_pb2.EventEnvelope) -> None:
         """Queue ``env`` in the caller's MULTI; published once the EXEC commits."""
@@ -64,6 +74,9 @@ class Outbox:
             self.stream,
             {b"topic": env.event_type.encode(), b"key": env.subject.encode(), b"value": env.SerializeToString()},
         )
+        if not env.replayed:
+            for listener in self.listeners:
+                listener(pipe, env)
 
 
 class OutboxRelay:

@@ -143,7 +143,7 @@ class EmployeeMatchProfile(_message.Message):
     def __init__(self, employee_id: _Optional[str] = ..., skills: _Optional[_Iterable[_Union[EmployeeSkill, _Mapping]]] = ..., threshold_percent: _Optional[int] = ..., opted_out: _Optional[bool] = ..., opportunity_types: _Optional[_Iterable[_Union[OpportunityType, str]]] = ..., mentoring_opt_in: _Optional[bool] = ..., department: _Optional[str] = ..., location: _Optional[str] = ...) -> None: ...
 
 class OpportunityMatchProfile(_message.Message):
-    __slots__ = ("opportunity_id", "title", "type", "status", "requirements", "department", "owner_id", "hours_per_week")
+    __slots__ = ("opportunity_id", "title", "type", "status", "requirements", "department", "owner_id", "hours_per_week", "posted_at")
     OPPORTUNITY_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -152,6 +152,7 @@ class OpportunityMatchProfile(_message.Message):
     DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
     OWNER_ID_FIELD_NUMBER: _ClassVar[int]
     HOURS_PER_WEEK_FIELD_NUMBER: _ClassVar[int]
+    POSTED_AT_FIELD_NUMBER: _ClassVar[int]
     opportunity_id: str
     title: str
     type: OpportunityType
@@ -160,7 +161,8 @@ class OpportunityMatchProfile(_message.Message):
     department: str
     owner_id: str
     hours_per_week: float
-    def __init__(self, opportunity_id: _Optional[str] = ..., title: _Optional[str] = ..., type: _Optional[_Union[OpportunityType, str]] = ..., status: _Optional[_Union[OpportunityStatus, str]] = ..., requirements: _Optional[_Iterable[_Union[Requirement, _Mapping]]] = ..., department: _Optional[str] = ..., owner_id: _Optional[str] = ..., hours_per_week: _Optional[float] = ...) -> None: ...
+    posted_at: _timestamp_pb2.Timestamp
+    def __init__(self, opportunity_id: _Optional[str] = ..., title: _Optional[str] = ..., type: _Optional[_Union[OpportunityType, str]] = ..., status: _Optional[_Union[OpportunityStatus, str]] = ..., requirements: _Optional[_Iterable[_Union[Requirement, _Mapping]]] = ..., department: _Optional[str] = ..., owner_id: _Optional[str] = ..., hours_per_week: _Optional[float] = ..., posted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CourseSkill(_message.Message):
     __slots__ = ("skill_id", "level")

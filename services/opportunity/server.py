@@ -49,6 +49,7 @@ from itm.runtime.domain import (
 )
 from itm.runtime.envelope import new_envelope
 from itm.v1 import common_pb2, events_pb2, opportunity_pb2, opportunity_pb2_grpc, profile_pb2, profile_pb2_grpc
+from services.opportunity import kpi
 
 SOURCE = "opportunity"
 Status = common_pb2.OpportunityStatus
@@ -75,6 +76,7 @@ def match_profile(opp: opportunity_pb2.Opportunity) -> common_pb2.OpportunityMat
         department=opp.department,
         owner_id=opp.owner_id,
         hours_per_week=opp.hours_per_week,
+        posted_at=opp.created_at,
     )
 
 
@@ -766,6 +768,8 @@ def replay_envelope(opp: opportunity_pb2.Opportunity):
 
 def build() -> DomainService:
     svc = DomainService("opportunity")
+    svc.outbox.on_fact(lambda pipe, env: kpi.record(svc.kpi, pipe, env))
+    svc.kpi_export.configure(histograms=kpi.HISTOGRAMS, tallies=kpi.TALLIES, ratios=kpi.RATIOS)
     servicer = OpportunityServicer(svc)
     opportunity_pb2_grpc.add_OpportunityServiceServicer_to_server(servicer, svc.grpc)
     svc.add_task(servicer.reindex)

@@ -39,6 +39,7 @@ from itm.runtime.domain import (
 )
 from itm.runtime.envelope import Event, new_envelope
 from itm.v1 import common_pb2, events_pb2, profile_pb2, profile_pb2_grpc
+from services.profile import kpi
 
 SOURCE = "profile"
 Status = common_pb2.SkillStatus
@@ -686,6 +687,7 @@ def parse_row(row: dict, columns: list[str]) -> tuple[profile_pb2.Employee, list
 
 def build() -> DomainService:
     svc = DomainService("profile")
+    svc.outbox.on_fact(lambda pipe, env: kpi.record(svc.kpi, pipe, env))
     servicer = ProfileServicer(svc)
     profile_pb2_grpc.add_ProfileServiceServicer_to_server(servicer, svc.grpc)
     svc.add_consumer(
