@@ -228,6 +228,60 @@ async def _replay(targets: dict[str, str], settings, services) -> dict[str, int]
         await clients.close()
 
 
+@main.command()
+@click.option("--data-dir", default=DEFAULT_DATA_DIR, show_default=True, help="find the local stack's endpoints")
+@click.option("--redis-url", default=None, help="Redis holding the KPI books (default: the local stack's)")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="first UTC day (default: 30 days ago)")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="last UTC day (default: today)")
+@click.option("--fairness", is_flag=True, help="the fairness report (adverse impact, four-fifths rule) instead")
+@click.option("--min-group", type=int, default=5, show_default=True, help="smallest group the fairness report flags")
+@click.option("--json", "as_json", is_flag=True)
+def report(data_dir, redis_url, since, until, fairness, min_group, as_json) -> None:
+    """Marketplace KPIs for a period (what /metrics exports, per UTC day), or --fairness."""
+    import dataclasses
+    from datetime import UTC, datetime, timedelta
+
+    from itm import report as reports
+
+    settings = load_settings()
+    if fairness:
+        from itm.client import Clients
+        from itm.fairness import format_report
+
+        async def run():
+            clients = Clients.connect(_targets_from_state(data_dir), settings, subject="itm-report", role="hr_admin")
+            try:
+                return await reports.fairness(clients, min_group)
+            finally:
+                await clients.close()
+
+        rows, opted_out = asyncio.run(run())
+        if as_json:
+            click.echo(json.dumps({"groups": [dataclasses.asdict(r) for r in rows], "opted_out": opted_out}, indent=2))
+        else:
+            click.echo(format_report(rows))
+            click.echo(f"\n{opted_out} opted-out employees are not counted. Rate: share reaching their threshold on "
+                       "at least one open opportunity; impact: rate / best group's rate (below 0.8 flagged).")
+        return
+    import redis.asyncio as aioredis
+
+    today = datetime.now(UTC).date()
+    first = since.date() if since else today - timedelta(days=30)
+    last = until.date() if until else today
+    state = devstack.DevStack.load_state(data_dir) or {}
+    url = redis_url or state.get("redis_url") or settings.redis_url
+
+    async def run():
+        client = aioredis.from_url(url)
+        try:
+            return await reports.kpis(client, settings, first, last)
+        finally:
+            await client.aclose()
+
+    doc = asyncio.run(run())
+    click.echo(json.dumps(doc, indent=2) if as_json else reports.format_kpis(doc))
+
+
 @main.group()
 def audit() -> None:
     """The append-only audit stream of state-changing calls."""

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,7 +29,8 @@ async def scrape(url: str) -> dict[str, float]:
     return out
 
 
-async def test_one_posted_gig_and_one_fill_give_fill_rate_one_and_survive_a_restart(start_service, topic_prefix):
+async def test_one_posted_gig_and_one_fill_give_fill_rate_one_and_survive_a_restart(start_service, topic_prefix,
+                                                                                      redis_url):
     profile = start_service("profile", wait=False)
     opportunity = start_service("opportunity", wait=False, profile_target=profile.grpc_target)
     for p in (profile, opportunity):
@@ -90,3 +96,14 @@ async def test_one_posted_gig_and_one_fill_give_fill_rate_one_and_survive_a_rest
     after = await scrape(opportunity.http_url)
     assert after == before, "KPIs must be the same after a restart"
     await hr.close()
+
+    # `itm report` gives the same figures for the period (today)
+    env = {**os.environ, "ITM_TOPIC_PREFIX": topic_prefix}
+    out = subprocess.run([sys.executable, "-m", "itm.cli", "report", "--redis-url", redis_url, "--json",
+                          "--data-dir", "/nonexistent"], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["by_type"]["gig"]["fill_rate"] == 1.0 and doc["by_type"]["project"]["fill_rate"] == 0.0
+    assert doc["by_type"]["gig"]["applications"] == 1 and doc["internal_moves"] == 1
+    assert doc["gig_hours_unlocked_per_week"] == 6 and doc["skills_validated"] == {"manager": 1}
+    assert doc["by_type"]["role"]["mean_time_to_fill_days"] < 0.01
