@@ -1,8 +1,10 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from itm.v1 import common_pb2 as _common_pb2
 from itm.v1 import events_pb2 as _events_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -10,8 +12,17 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class DeliveryMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DELIVERY_MODE_UNSPECIFIED: _ClassVar[DeliveryMode]
+    DELIVERY_MODE_IMMEDIATE: _ClassVar[DeliveryMode]
+    DELIVERY_MODE_DIGEST: _ClassVar[DeliveryMode]
+DELIVERY_MODE_UNSPECIFIED: DeliveryMode
+DELIVERY_MODE_IMMEDIATE: DeliveryMode
+DELIVERY_MODE_DIGEST: DeliveryMode
+
 class Notification(_message.Message):
-    __slots__ = ("notification_id", "employee_id", "kind", "title", "body", "opportunity_id", "opportunity_link", "course_links", "match", "source_event_id", "created_at", "read")
+    __slots__ = ("notification_id", "employee_id", "kind", "title", "body", "opportunity_id", "opportunity_link", "course_links", "match", "source_event_id", "created_at", "read", "items")
     NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
     EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +35,7 @@ class Notification(_message.Message):
     SOURCE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     READ_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
     notification_id: str
     employee_id: str
     kind: str
@@ -36,7 +48,8 @@ class Notification(_message.Message):
     source_event_id: str
     created_at: _timestamp_pb2.Timestamp
     read: bool
-    def __init__(self, notification_id: _Optional[str] = ..., employee_id: _Optional[str] = ..., kind: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., opportunity_id: _Optional[str] = ..., opportunity_link: _Optional[str] = ..., course_links: _Optional[_Iterable[str]] = ..., match: _Optional[_Union[_events_pb2.ThresholdCrossed, _Mapping]] = ..., source_event_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., read: _Optional[bool] = ...) -> None: ...
+    items: _containers.RepeatedCompositeFieldContainer[Notification]
+    def __init__(self, notification_id: _Optional[str] = ..., employee_id: _Optional[str] = ..., kind: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., opportunity_id: _Optional[str] = ..., opportunity_link: _Optional[str] = ..., course_links: _Optional[_Iterable[str]] = ..., match: _Optional[_Union[_events_pb2.ThresholdCrossed, _Mapping]] = ..., source_event_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., read: _Optional[bool] = ..., items: _Optional[_Iterable[_Union[Notification, _Mapping]]] = ...) -> None: ...
 
 class SubscribeRequest(_message.Message):
     __slots__ = ("employee_id", "after_id")
@@ -81,3 +94,59 @@ class MarkReadResponse(_message.Message):
     MARKED_FIELD_NUMBER: _ClassVar[int]
     marked: int
     def __init__(self, marked: _Optional[int] = ...) -> None: ...
+
+class Channels(_message.Message):
+    __slots__ = ("in_app", "email")
+    IN_APP_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    in_app: bool
+    email: bool
+    def __init__(self, in_app: _Optional[bool] = ..., email: _Optional[bool] = ...) -> None: ...
+
+class QuietHours(_message.Message):
+    __slots__ = ("enabled", "start_hour", "end_hour", "timezone")
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    START_HOUR_FIELD_NUMBER: _ClassVar[int]
+    END_HOUR_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    enabled: bool
+    start_hour: int
+    end_hour: int
+    timezone: str
+    def __init__(self, enabled: _Optional[bool] = ..., start_hour: _Optional[int] = ..., end_hour: _Optional[int] = ..., timezone: _Optional[str] = ...) -> None: ...
+
+class NotificationPreferences(_message.Message):
+    __slots__ = ("employee_id", "channels", "quiet_hours", "delivery", "digest_period_seconds", "muted_opportunity_types", "version", "updated_at")
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    QUIET_HOURS_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_PERIOD_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MUTED_OPPORTUNITY_TYPES_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    employee_id: str
+    channels: Channels
+    quiet_hours: QuietHours
+    delivery: DeliveryMode
+    digest_period_seconds: int
+    muted_opportunity_types: _containers.RepeatedScalarFieldContainer[_common_pb2.OpportunityType]
+    version: int
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, employee_id: _Optional[str] = ..., channels: _Optional[_Union[Channels, _Mapping]] = ..., quiet_hours: _Optional[_Union[QuietHours, _Mapping]] = ..., delivery: _Optional[_Union[DeliveryMode, str]] = ..., digest_period_seconds: _Optional[int] = ..., muted_opportunity_types: _Optional[_Iterable[_Union[_common_pb2.OpportunityType, str]]] = ..., version: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetNotificationPreferencesRequest(_message.Message):
+    __slots__ = ("employee_id",)
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    employee_id: str
+    def __init__(self, employee_id: _Optional[str] = ...) -> None: ...
+
+class SetNotificationPreferencesRequest(_message.Message):
+    __slots__ = ("employee_id", "preferences", "expected_version")
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    PREFERENCES_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    employee_id: str
+    preferences: NotificationPreferences
+    expected_version: int
+    def __init__(self, employee_id: _Optional[str] = ..., preferences: _Optional[_Union[NotificationPreferences, _Mapping]] = ..., expected_version: _Optional[int] = ...) -> None: ...

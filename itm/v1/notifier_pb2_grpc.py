@@ -49,6 +49,16 @@ class NotifierServiceStub:
                 request_serializer=itm_dot_v1_dot_notifier__pb2.MarkReadRequest.SerializeToString,
                 response_deserializer=itm_dot_v1_dot_notifier__pb2.MarkReadResponse.FromString,
                 _registered_method=True)
+        self.GetPreferences = channel.unary_unary(
+                '/itm.v1.NotifierService/GetPreferences',
+                request_serializer=itm_dot_v1_dot_notifier__pb2.GetNotificationPreferencesRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_notifier__pb2.NotificationPreferences.FromString,
+                _registered_method=True)
+        self.SetPreferences = channel.unary_unary(
+                '/itm.v1.NotifierService/SetPreferences',
+                request_serializer=itm_dot_v1_dot_notifier__pb2.SetNotificationPreferencesRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_notifier__pb2.NotificationPreferences.FromString,
+                _registered_method=True)
 
 
 class NotifierServiceServicer:
@@ -56,6 +66,12 @@ class NotifierServiceServicer:
 
     def Subscribe(self, request, context):
         """Server-streaming: first everything after `after_id` (resume), then live.
+        A subscriber that falls too far behind (more than ITM_CLIENT_BUFFER
+        notifications while live, or a write that does not complete within
+        ITM_CLIENT_WRITE_TIMEOUT_S) is ended with RESOURCE_EXHAUSTED
+        "resume from <id>" (also in the trailing metadata `resume-from`): subscribe
+        again with that after_id. A trimmed after_id gets OUT_OF_RANGE: resync
+        with ListInbox.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -69,6 +85,20 @@ class NotifierServiceServicer:
 
     def MarkRead(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPreferences(self, request, context):
+        """Own preferences only (hr_admin and service may read and set anyone's).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPreferences(self, request, context):
+        """Replaces the employee's preferences; returns what was stored.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -90,6 +120,16 @@ def add_NotifierServiceServicer_to_server(servicer, server):
                     servicer.MarkRead,
                     request_deserializer=itm_dot_v1_dot_notifier__pb2.MarkReadRequest.FromString,
                     response_serializer=itm_dot_v1_dot_notifier__pb2.MarkReadResponse.SerializeToString,
+            ),
+            'GetPreferences': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPreferences,
+                    request_deserializer=itm_dot_v1_dot_notifier__pb2.GetNotificationPreferencesRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_notifier__pb2.NotificationPreferences.SerializeToString,
+            ),
+            'SetPreferences': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPreferences,
+                    request_deserializer=itm_dot_v1_dot_notifier__pb2.SetNotificationPreferencesRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_notifier__pb2.NotificationPreferences.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -173,6 +213,60 @@ class NotifierService:
             '/itm.v1.NotifierService/MarkRead',
             itm_dot_v1_dot_notifier__pb2.MarkReadRequest.SerializeToString,
             itm_dot_v1_dot_notifier__pb2.MarkReadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPreferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.NotifierService/GetPreferences',
+            itm_dot_v1_dot_notifier__pb2.GetNotificationPreferencesRequest.SerializeToString,
+            itm_dot_v1_dot_notifier__pb2.NotificationPreferences.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPreferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.NotifierService/SetPreferences',
+            itm_dot_v1_dot_notifier__pb2.SetNotificationPreferencesRequest.SerializeToString,
+            itm_dot_v1_dot_notifier__pb2.NotificationPreferences.FromString,
             options,
             channel_credentials,
             insecure,

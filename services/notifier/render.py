@@ -41,3 +41,19 @@ def render_crossing(c: events_pb2.ThresholdCrossed, base_url: str, skill_name) -
         course_links=[f"{base_url}/courses/{s.course_id}" for s in exp.learning_path],
         match=c,
     )
+
+
+def render_digest(employee_id: str, notes: list[notifier_pb2.Notification], now: float) -> notifier_pb2.Notification:
+    """One message for a period's notifications: "3 new notifications" and a line each."""
+    n = len(notes)
+    title = f"{n} new notification{'s' if n != 1 else ''}"
+    digest = notifier_pb2.Notification(
+        notification_id=notes[-1].notification_id,  # resume position: after the last one bundled
+        employee_id=employee_id,
+        kind="digest",
+        title=title,
+        body="\n".join(f"- {note.title}" for note in notes),
+        items=notes,
+    )
+    digest.created_at.FromNanoseconds(int(now * 1e9))
+    return digest
