@@ -57,3 +57,57 @@ def render_digest(employee_id: str, notes: list[notifier_pb2.Notification], now:
     )
     digest.created_at.FromNanoseconds(int(now * 1e9))
     return digest
+
+
+# ---- workflow notifications: applications, approvals, outcomes -----------------------
+
+def _note(recipient: str, kind: str, title: str, body: str, opp_id: str, base_url: str) -> tuple[str, notifier_pb2.Notification]:
+    return recipient, notifier_pb2.Notification(
+        employee_id=recipient, kind=kind, title=title, body=body, opportunity_id=opp_id,
+        opportunity_link=f"{base_url}/opportunities/{opp_id}" if opp_id else "")
+
+
+def render_workflow(kind: str, payload, title_of, base_url: str) -> list[tuple[str, notifier_pb2.Notification]]:
+    """(recipient, notification) pairs for a workflow fact; empty when nobody needs to know."""
+    if kind == "opportunity.approval-requested":
+        opp = payload.opportunity
+        if not payload.approver_id:
+            return []  # no manager on record: HR decides from its queue
+        return [_note(payload.approver_id, kind, f"Approval needed: {opp.title}",
+                      f"{opp.owner_id} posted '{opp.title}' at {opp.hours_per_week:g} h/week, above the "
+                      f"{payload.threshold_hours:g} h threshold; it opens once you approve it.",
+                      opp.opportunity_id, base_url)]
+    app = getattr(payload, "application", None)
+    if app is None:
+        return []
+    title = title_of(app.opportunity_id) or app.opportunity_id
+    notes = []
+    if kind == "opportunity.application-submitted":
+        notes.append(_note(app.owner_id, kind, f"New applicant for {title}",
+                           f"{app.employee_id} applied to '{title}'.", app.opportunity_id, base_url))
+    elif kind == "opportunity.application-accepted":
+        notes.append(_note(app.employee_id, kind, f"You're in: {title}",
+                           f"Your application for '{title}' was accepted." +
+                           (" Your manager now approves releasing the time." if app.release_approver_id else ""),
+                           app.opportunity_id, base_url))
+        if app.release_approver_id:
+            notes.append(_note(app.release_approver_id, "opportunity.time-release-requested",
+                               f"Approval needed: time for {title}",
+                               f"{app.employee_id} was accepted for '{title}' ({app.hours_per_week:g} h/week); "
+                               "approve or refuse releasing the time.", app.opportunity_id, base_url))
+    elif kind == "opportunity.application-declined":
+        reason = f" ({app.reason})" if app.reason else ""
+        notes.append(_note(app.employee_id, kind, f"Update on {title}",
+                           f"Your application for '{title}' was not taken forward{reason}.", app.opportunity_id, base_url))
+    elif kind == "opportunity.time-release-approved":
+        notes.append(_note(app.employee_id, kind, f"Time released for {title}",
+                           f"Your manager released {app.hours_per_week:g} h/week for '{title}'.", app.opportunity_id, base_url))
+        notes.append(_note(app.owner_id, kind, f"{app.employee_id} can start on {title}",
+                           f"{app.employee_id}'s manager released the time for '{title}'.", app.opportunity_id, base_url))
+    elif kind == "opportunity.time-release-refused":
+        reason = f" ({app.reason})" if app.reason else ""
+        for who in (app.employee_id, app.owner_id):
+            notes.append(_note(who, kind, f"Time not released for {title}",
+                               f"{app.employee_id}'s manager did not release the time for '{title}'{reason}.",
+                               app.opportunity_id, base_url))
+    return notes

@@ -44,7 +44,8 @@ from itm.runtime.redisx import transact
 from itm.runtime.service import Service
 from itm.v1 import common_pb2, notifier_pb2, notifier_pb2_grpc
 from services.notifier import prefs as policy
-from services.notifier.render import render_crossing
+from itm.runtime.topics import OPPORTUNITY_TOPICS
+from services.notifier.render import render_crossing, render_workflow
 from services.notifier.stream import Push, TooFarBehind, Waker, deliveries
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,11 @@ class Inbox:
     def read_key(self, employee_id: str) -> str:
         return self.settings.key(f"inbox:{employee_id}:read")
 
+    @property
+    def titles_key(self) -> str:
+        """opportunity id -> title, from the opportunity snapshots, to name gigs in pushes."""
+        return self.settings.key("opportunity-titles")
+
     def prefs_key(self, employee_id: str) -> str:
         return self.settings.key(f"inbox:{employee_id}:prefs")
 
@@ -117,6 +123,28 @@ class Inbox:
         pipe.hset(shown_key, crossing.opportunity_id, mark)
         pipe.publish(self.channel, crossing.employee_id)
         STORED.labels(note.kind).inc()
+
+    async def on_workflow(self, event: Event, pipe) -> None:
+        """Applications, approvals and outcomes: tell the people who must act or know."""
+        opp = getattr(event.payload, "opportunity", None)
+        if opp is not None and opp.title:
+            await pipe.hset(self.titles_key, opp.opportunity_id, opp.title)  # before MULTI: immediate
+        app = getattr(event.payload, "application", None)
+        title = None
+        if app is not None:
+            raw = await pipe.hget(self.titles_key, app.opportunity_id)
+            title = raw.decode() if raw else None
+        notes = render_workflow(event.type, event.payload, lambda _id: title, self.settings.public_base_url)
+        if not notes:
+            return
+        pipe.multi()
+        for recipient, note in notes:
+            note.source_event_id = event.event_id
+            note.created_at.CopyFrom(event.envelope.occurred_at)
+            pipe.xadd(self.stream(recipient), {b"n": note.SerializeToString()},
+                      maxlen=self.settings.inbox_max_len, approximate=False)
+            pipe.publish(self.channel, recipient)
+            STORED.labels(note.kind).inc()
 
     # -- preferences -------------------------------------------------------------------
     async def prefs(self, employee_id: str) -> notifier_pb2.NotificationPreferences:
@@ -463,6 +491,13 @@ def _raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
 
 
+# the opportunity snapshots (titles, approvals) and the application facts people act on
+WORKFLOW_TOPICS = sorted(set(OPPORTUNITY_TOPICS) | {
+    "opportunity.application-submitted", "opportunity.application-accepted", "opportunity.application-declined",
+    "opportunity.time-release-approved", "opportunity.time-release-refused",
+})
+
+
 def build() -> Service:
     _raise_fd_limit()
     svc = Service("notifier")
@@ -473,6 +508,8 @@ def build() -> Service:
     svc.add_task(inbox.listen)
     svc.add_consumer(IdempotentConsumer(svc.settings, svc.redis, "notifier.crossings", ["match.threshold-crossed"],
                                         inbox.on_crossing))
+    svc.add_consumer(IdempotentConsumer(svc.settings, svc.redis, "notifier.workflow", WORKFLOW_TOPICS,
+                                        inbox.on_workflow))
     svc.on_shutdown.append(sse.close_all)
     svc.on_shutdown.append(lambda: inbox.reader.aclose(close_connection_pool=True))
     return svc

@@ -28,3 +28,17 @@ def test_claimed_skills_ask_for_verification_and_uncovered_gaps_are_named():
         uncovered_skill_ids=["docker"]), "https://x", NAMES)
     assert "Missing: Excel level 2 (verify it), Docker level 2." in note.body
     assert note.body.endswith("No course in the catalog teaches Docker yet.")
+
+
+def test_workflow_refusal_tells_applicant_and_owner_and_orphan_approvals_go_to_hr_queue():
+    from services.notifier.render import render_workflow
+
+    app = common_pb2.Application(application_id="O1:E1", opportunity_id="O1", employee_id="E1", owner_id="OW",
+                                 reason="quarter end")
+    notes = render_workflow("opportunity.time-release-refused", events_pb2.TimeReleaseRefused(application=app),
+                            lambda _id: "Churn model", "https://x")
+    assert [r for r, _ in notes] == ["E1", "OW"]
+    assert notes[0][1].body == "E1's manager did not release the time for 'Churn model' (quarter end)."
+    orphan = events_pb2.ApprovalRequested(opportunity=common_pb2.OpportunityMatchProfile(opportunity_id="O2"))
+    assert render_workflow("opportunity.approval-requested", orphan, lambda _id: None, "https://x") == []
+    assert render_workflow("opportunity.gig-posted", events_pb2.GigPosted(), lambda _id: None, "https://x") == []
