@@ -104,6 +104,11 @@ class EntityStore(Generic[M]):
         pipe.set(self.key(entity_id), msg.SerializeToString())
         pipe.zadd(self.index, {entity_id: 0})
 
+    def delete(self, pipe, entity_id: str) -> None:
+        """Queue (inside MULTI) the removal of the entity and its index entry."""
+        pipe.delete(self.key(entity_id))
+        pipe.zrem(self.index, entity_id)
+
     async def page(self, page_size: int, page_token: str, index: str | None = None) -> tuple[list[M], str]:
         """Ids of ``index`` (default: all) in lexical order; the token is the last id
         of the previous page. Validate page_size first (``page_size_of``)."""
@@ -146,6 +151,20 @@ class EntityStore(Generic[M]):
     def remember_request(self, pipe, request_id: str, entity_id: str, fp: str) -> None:
         if request_id:
             pipe.set(self.request_key(request_id), f"{entity_id}|{fp}", ex=REQUEST_TTL_S)
+            pipe.sadd(self.requests_of(entity_id), request_id)  # so erasure finds them
+            pipe.expire(self.requests_of(entity_id), REQUEST_TTL_S)
+
+    def requests_of(self, entity_id: str) -> str:
+        return self.svc.settings.key(f"{self.kind}:{entity_id}:requests")
+
+    async def erase(self, pipe, *entity_ids: str) -> None:
+        """Right to erasure: call before MULTI (it reads), then it starts the MULTI and queues
+        the deletion of the entities, their index entries and the request-id keys naming them."""
+        request_ids = {e: [r.decode() for r in await pipe.smembers(self.requests_of(e))] for e in entity_ids}
+        pipe.multi()
+        for entity_id, requests in request_ids.items():
+            self.delete(pipe, entity_id)
+            pipe.delete(self.requests_of(entity_id), *[self.request_key(r) for r in requests])
 
     async def all_ids(self) -> list[str]:
         return [i.decode() for i in await self.svc.redis.zrange(self.index, 0, -1)]

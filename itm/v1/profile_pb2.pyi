@@ -328,3 +328,19 @@ class ImportEmployeesResponse(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[ImportRowResult]
     dry_run: bool
     def __init__(self, rows: _Optional[int] = ..., created: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ..., rejected: _Optional[int] = ..., results: _Optional[_Iterable[_Union[ImportRowResult, _Mapping]]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class EraseEmployeeRequest(_message.Message):
+    __slots__ = ("employee_id", "reason")
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    employee_id: str
+    reason: str
+    def __init__(self, employee_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class EraseEmployeeResponse(_message.Message):
+    __slots__ = ("employee_id", "tombstone_event_id")
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    TOMBSTONE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    employee_id: str
+    tombstone_event_id: str
+    def __init__(self, employee_id: _Optional[str] = ..., tombstone_event_id: _Optional[str] = ...) -> None: ...

@@ -95,6 +95,11 @@ class ProfileServiceStub:
                 request_serializer=itm_dot_v1_dot_profile__pb2.ImportEmployeesRequest.SerializeToString,
                 response_deserializer=itm_dot_v1_dot_profile__pb2.ImportEmployeesResponse.FromString,
                 _registered_method=True)
+        self.EraseEmployee = channel.unary_unary(
+                '/itm.v1.ProfileService/EraseEmployee',
+                request_serializer=itm_dot_v1_dot_profile__pb2.EraseEmployeeRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_profile__pb2.EraseEmployeeResponse.FromString,
+                _registered_method=True)
         self.Replay = channel.unary_unary(
                 '/itm.v1.ProfileService/Replay',
                 request_serializer=itm_dot_v1_dot_common__pb2.ReplayRequest.SerializeToString,
@@ -181,9 +186,17 @@ class ProfileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def Replay(self, request, context):
+    def EraseEmployee(self, request, context):
         """Re-emit every employee's current state as events (matcher rebuild).
+        Right to erasure: removes the employee from this service and publishes the
+        profile.employee-erased tombstone, on which every other service drops its state.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Replay(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -250,6 +263,11 @@ def add_ProfileServiceServicer_to_server(servicer, server):
                     servicer.ImportEmployees,
                     request_deserializer=itm_dot_v1_dot_profile__pb2.ImportEmployeesRequest.FromString,
                     response_serializer=itm_dot_v1_dot_profile__pb2.ImportEmployeesResponse.SerializeToString,
+            ),
+            'EraseEmployee': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseEmployee,
+                    request_deserializer=itm_dot_v1_dot_profile__pb2.EraseEmployeeRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_profile__pb2.EraseEmployeeResponse.SerializeToString,
             ),
             'Replay': grpc.unary_unary_rpc_method_handler(
                     servicer.Replay,
@@ -581,6 +599,33 @@ class ProfileService:
             '/itm.v1.ProfileService/ImportEmployees',
             itm_dot_v1_dot_profile__pb2.ImportEmployeesRequest.SerializeToString,
             itm_dot_v1_dot_profile__pb2.ImportEmployeesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseEmployee(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.ProfileService/EraseEmployee',
+            itm_dot_v1_dot_profile__pb2.EraseEmployeeRequest.SerializeToString,
+            itm_dot_v1_dot_profile__pb2.EraseEmployeeResponse.FromString,
             options,
             channel_credentials,
             insecure,

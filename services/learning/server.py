@@ -15,6 +15,7 @@ import uuid
 import grpc
 
 from itm.runtime.auth import current_identity, require_self_or_privileged
+from itm.runtime.consumer import IdempotentConsumer
 from itm.runtime.domain import (
     MAX_PAGE,
     DomainService,
@@ -273,6 +274,14 @@ class LearningServicer(learning_pb2_grpc.LearningServiceServicer):
         return learning_pb2.ListEnrollmentsResponse(enrollments=items, next_page_token=token)
 
     # -- replay ------------------------------------------------------------------------------------
+    async def on_employee_erased(self, event, pipe) -> None:
+        """Right to erasure: drop the employee's enrollments and credentials."""
+        employee_id = event.payload.employee_id
+        await pipe.watch(self._by_employee(employee_id))
+        ids = [i.decode() for i in await pipe.zrange(self._by_employee(employee_id), 0, -1)]
+        await self.enrollments.erase(pipe, *ids)  # starts the MULTI
+        pipe.delete(self._by_employee(employee_id))
+
     async def Replay(self, request, context):
         if not current_identity.get().privileged:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "replay is for HR admins and services")
@@ -287,5 +296,8 @@ class LearningServicer(learning_pb2_grpc.LearningServiceServicer):
 
 def build() -> DomainService:
     svc = DomainService("learning")
-    learning_pb2_grpc.add_LearningServiceServicer_to_server(LearningServicer(svc), svc.grpc)
+    servicer = LearningServicer(svc)
+    learning_pb2_grpc.add_LearningServiceServicer_to_server(servicer, svc.grpc)
+    svc.add_consumer(IdempotentConsumer(svc.settings, svc.redis, "learning.erasure", ["profile.employee-erased"],
+                                        servicer.on_employee_erased))
     return svc

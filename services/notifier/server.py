@@ -146,6 +146,13 @@ class Inbox:
             pipe.publish(self.channel, recipient)
             STORED.labels(note.kind).inc()
 
+    async def on_employee_erased(self, event: Event, pipe) -> None:
+        """Right to erasure: the inbox, read marks, shown marks and preferences go."""
+        employee_id = event.payload.employee_id
+        pipe.multi()
+        pipe.delete(self.stream(employee_id), self.read_key(employee_id), self.shown_key(employee_id),
+                    self.prefs_key(employee_id))
+
     # -- preferences -------------------------------------------------------------------
     async def prefs(self, employee_id: str) -> notifier_pb2.NotificationPreferences:
         raw = await self.reader.get(self.prefs_key(employee_id))
@@ -510,6 +517,8 @@ def build() -> Service:
                                         inbox.on_crossing))
     svc.add_consumer(IdempotentConsumer(svc.settings, svc.redis, "notifier.workflow", WORKFLOW_TOPICS,
                                         inbox.on_workflow))
+    svc.add_consumer(IdempotentConsumer(svc.settings, svc.redis, "notifier.erasure", ["profile.employee-erased"],
+                                        inbox.on_employee_erased))
     svc.on_shutdown.append(sse.close_all)
     svc.on_shutdown.append(lambda: inbox.reader.aclose(close_connection_pool=True))
     return svc

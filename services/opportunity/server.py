@@ -31,6 +31,7 @@ import uuid
 import grpc
 
 from itm.runtime.auth import bearer, current_identity, mint_token
+from itm.runtime.consumer import IdempotentConsumer
 from itm.runtime.domain import (
     DomainService,
     EntityStore,
@@ -727,6 +728,18 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
         return opportunity_pb2.ListApplicationsResponse(applications=items, next_page_token=token)
 
     # -- replay ------------------------------------------------------------------------------------------------
+    async def on_employee_erased(self, event, pipe) -> None:
+        """Right to erasure: drop the employee's applications, seats and gig-hour ledger."""
+        employee_id = event.payload.employee_id
+        await pipe.watch(self.by_employee(employee_id))
+        app_ids = [i.decode() for i in await pipe.zrange(self.by_employee(employee_id), 0, -1)]
+        apps = [a for a in [await self.apps.load(pipe, i) for i in app_ids] if a is not None]
+        await self.apps.erase(pipe, *[a.application_id for a in apps])  # starts the MULTI
+        for app in apps:
+            self._unseat(pipe, app)
+            pipe.zrem(self.by_opportunity(app.opportunity_id), app.application_id)
+        pipe.delete(self.by_employee(employee_id), self.ledger_key(employee_id))
+
     async def Replay(self, request, context):
         if not current_identity.get().privileged:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "replay is for HR admins and services")
@@ -773,5 +786,7 @@ def build() -> DomainService:
     servicer = OpportunityServicer(svc)
     opportunity_pb2_grpc.add_OpportunityServiceServicer_to_server(servicer, svc.grpc)
     svc.add_task(servicer.reindex)
+    svc.add_consumer(IdempotentConsumer(svc.settings, svc.redis, "opportunity.erasure", ["profile.employee-erased"],
+                                        servicer.on_employee_erased))
     svc.on_shutdown.append(servicer.directory.close)
     return svc

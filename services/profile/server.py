@@ -475,6 +475,28 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         token = str(entries[-1].version) if len(raws) > size else ""
         return profile_pb2.ListEmployeeHistoryResponse(entries=entries, next_page_token=token)
 
+    # -- RPCs: right to erasure ------------------------------------------------------------------------------
+    async def EraseEmployee(self, request, context):
+        """Delete everything this service holds about the employee and publish the tombstone
+        (profile.employee-erased) on which the other services drop theirs."""
+        ident = await require_self_or_privileged(context, request.employee_id)
+        if ident.role == "service":
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "erasure is asked for by the employee or HR")
+        await check_text(context, request.reason, "reason", 500)
+        key = self.employees.key(request.employee_id)
+
+        async def body(pipe):
+            emp = await self.employees.require(pipe, request.employee_id, context)
+            env = new_envelope("profile.employee-erased", SOURCE, emp.employee_id, emp.version + 1,
+                               events_pb2.EmployeeErased(employee_id=emp.employee_id))
+            await self.employees.erase(pipe, emp.employee_id)  # starts the MULTI
+            pipe.delete(self.history_key(emp.employee_id))
+            self.svc.outbox.add(pipe, env)
+            return env.event_id
+
+        event_id = await self.svc.commit([key], body)
+        return profile_pb2.EraseEmployeeResponse(employee_id=request.employee_id, tombstone_event_id=event_id)
+
     # -- RPCs: HRIS import ---------------------------------------------------------------------------------
     async def ImportEmployees(self, request, context):
         ident = current_identity.get()
