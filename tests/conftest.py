@@ -278,6 +278,9 @@ class _ServiceStarter:
         n = self._counts[name] = self._counts.get(name, 0) + 1
         instance = str(n) if n > 1 else None
         full_env = self.base_env(name, instance)
+        profile = next((p for p in self.started if p.service == "profile"), None)
+        if profile is not None:  # as DevStack does: services look people up in this test's profile service
+            full_env["ITM_PROFILE_TARGET"] = profile.grpc_target
         full_env.update({_env_name(k): _env_value(v) for k, v in env.items()})
         svc = ServiceProcess(
             name,

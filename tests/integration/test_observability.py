@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from itm.client import Clients
 from itm.demo import first_notification, seed
 from itm.runtime.settings import Settings
-from itm.v1 import learning_pb2
+from itm.v1 import common_pb2, learning_pb2, opportunity_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ["profile", "opportunity", "learning", "matcher", "notifier"]
@@ -64,8 +64,22 @@ def total(samples: dict[str, float], name: str, **labels) -> float:
                if k.split("{")[0] == name and all(w in k for w in want))
 
 
+async def fill(c: Clients, settings: Settings, opportunity_id: str, employee: str, owner: str) -> None:
+    """Apply, accept, release the time (the seeded manager M1) and close as filled."""
+    me, boss = c.as_(settings, employee, "employee"), c.as_(settings, "M1", "manager")
+    app = await me.opportunity.Apply(opportunity_pb2.ApplyRequest(opportunity_id=opportunity_id), metadata=me.metadata)
+    await c.opportunity.AcceptApplication(opportunity_pb2.AcceptApplicationRequest(
+        application_id=app.application_id), metadata=c.metadata)
+    await boss.opportunity.ApproveTimeRelease(opportunity_pb2.ApproveTimeReleaseRequest(
+        application_id=app.application_id), metadata=boss.metadata)
+    await c.opportunity.CloseOpportunity(opportunity_pb2.CloseOpportunityRequest(
+        opportunity_id=opportunity_id, outcome="filled"), metadata=c.metadata)
+
+
 async def test_dashboard_and_alert_metrics_exist_and_pipeline_metrics_move(start_service, topic_prefix, kafka_bootstrap):
-    procs = {name: start_service(name, wait=False) for name in SERVICES}
+    # the seeded people have 8 h a week: let the whole gig's hours be released
+    procs = {name: start_service(name, wait=False, **({"gig_time_share_percent": 100} if name == "opportunity" else {}))
+             for name in SERVICES}
     for proc in procs.values():
         await proc.wait_healthy_async(90)
     settings = Settings(topic_prefix=topic_prefix, kafka_bootstrap=kafka_bootstrap)
@@ -77,6 +91,11 @@ async def test_dashboard_and_alert_metrics_exist_and_pipeline_metrics_move(start
     await c.learning.CompleteCourse(learning_pb2.CompleteCourseRequest(
         request_id="obs-1", employee_id="E100", course_id="sql-for-analysts"), metadata=c.metadata)
     await waiting
+    await fill(c, settings, posted["Platform Migration Project"], "E102", "E104")  # a project: hours unlocked
+    role = await c.opportunity.PostOpportunity(opportunity_pb2.PostOpportunityRequest(
+        title="Analyst (permanent)", type=common_pb2.OPPORTUNITY_TYPE_ROLE, owner_id="E104",
+        requirements=[opportunity_pb2.RequirementInput(skill="sql", min_level=2)]), metadata=c.metadata)
+    await fill(c, settings, role.opportunity_id, "E101", "E104")  # a role: an internal move
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
     await producer.send_and_wait(settings.topic("learning.course-completed"), b"not an envelope", key=b"E100")
@@ -102,6 +121,11 @@ async def test_dashboard_and_alert_metrics_exist_and_pipeline_metrics_move(start
     assert total(notifier, "itm_notifications_delivered_total", transport="grpc") >= 1
     assert total(notifier, "itm_e2e_latency_seconds_count", transport="grpc") >= 1
     assert total(learning, "itm_grpc_requests_total", method="CompleteCourse", code="OK") == 1
+    opportunity = scrapes["opportunity"]
+    assert total(opportunity, "itm_kpi_opportunities_posted") == 4 and total(opportunity, "itm_kpi_opportunities_filled") == 2
+    assert total(opportunity, "itm_kpi_internal_moves") == 1
+    assert total(opportunity, "itm_kpi_gig_hours_unlocked_per_week", type="project") == 6
+    assert total(profile, "itm_kpi_skills_validated", source="course") == 1
     for name, samples in scrapes.items():
         assert total(samples, "itm_dependency_up", dependency="redis") == 1, name
         assert total(samples, "itm_build_info") == 1, name
