@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import resource
 import socket
 import time
@@ -37,11 +38,11 @@ from google.protobuf import json_format
 from prometheus_client import Counter, Gauge, Histogram
 
 from itm.runtime import metrics
-from itm.runtime.auth import AuthError, require_self_or_privileged, verify_token
+from itm.runtime.auth import AuthError, RateLimiter, require_self_or_privileged, verify_token
 from itm.runtime.consumer import IdempotentConsumer
 from itm.runtime.envelope import Event
 from itm.runtime.redisx import transact
-from itm.runtime.service import Service
+from itm.runtime.service import RATE_LIMITED, Service
 from itm.v1 import common_pb2, notifier_pb2, notifier_pb2_grpc
 from services.notifier import prefs as policy
 from itm.runtime.topics import OPPORTUNITY_TOPICS
@@ -395,13 +396,19 @@ class NotifierServicer(notifier_pb2_grpc.NotifierServiceServicer):
 
 
 class SSE:
-    """GET /v1/employees/{employee_id}/notifications/stream (Server-Sent Events)."""
+    """GET /v1/employees/{employee_id}/notifications/stream (Server-Sent Events).
+
+    401 without a valid bearer token, 429 (Retry-After) beyond the caller's rate of
+    new connections, 403 unless the caller is the employee, an HR admin or a service.
+    """
 
     def __init__(self, svc: Service, inbox: Inbox):
         self.svc = svc
         self.inbox = inbox
         self.write_timeout = svc.settings.client_write_timeout_s
         self.handlers: set[asyncio.Task] = set()
+        # new connections per identity (the gRPC calls have their own bucket in the CallGuard)
+        self.limiter = RateLimiter(svc.settings.rate_limit_per_s, svc.settings.rate_limit_burst)
 
     async def close_all(self) -> None:
         """On shutdown: end every live stream now (clients reconnect with Last-Event-ID
@@ -410,19 +417,35 @@ class SSE:
             task.cancel()
         await asyncio.gather(*self.handlers, return_exceptions=True)
 
-    def _identity(self, request: web.Request):
+    async def _identity(self, request: web.Request):
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.lower().startswith("bearer ") else request.query.get("access_token", "")
         if not token:
             raise web.HTTPUnauthorized(text="missing bearer token (Authorization header or access_token query)")
         try:
+            if self.svc.settings.auth_jwks_url:  # may fetch keys: keep the loop free (as the CallGuard does)
+                return await asyncio.to_thread(verify_token, self.svc.settings, token)
             return verify_token(self.svc.settings, token)
         except AuthError as exc:
             raise web.HTTPUnauthorized(text=str(exc)) from None
 
+    def _admit(self, request: web.Request, ident) -> None:
+        """The per-identity limit on new connections (ITM_RATE_LIMIT_PER_S / _BURST, as for gRPC calls;
+        services are exempt): 429 with Retry-After (whole seconds) beyond it."""
+        if ident is not None and ident.role == "service":
+            return
+        key = ident.subject if ident is not None else f"ip:{request.remote}"
+        if wait := self.limiter.allow(key):
+            RATE_LIMITED.labels(self.svc.name).inc()
+            raise web.HTTPTooManyRequests(
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                text=f"too many new connections for {key}: a burst of {self.svc.settings.rate_limit_burst}, then "
+                     f"{self.svc.settings.rate_limit_per_s:g}/s; retry in {wait:.1f}s")
+
     async def stream(self, request: web.Request) -> web.StreamResponse:
         employee_id = request.match_info["employee_id"]
-        ident = self._identity(request) if self.svc.settings.auth_required else None
+        ident = await self._identity(request) if self.svc.settings.auth_required else None
+        self._admit(request, ident)
         if ident is not None and not ident.privileged and ident.subject != employee_id:
             raise web.HTTPForbidden(text=f"{ident.subject} may not read {employee_id}'s notifications")
         after_id = request.headers.get("Last-Event-ID") or request.query.get("after_id", "")

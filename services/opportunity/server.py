@@ -479,28 +479,56 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
 
         return await self.svc.commit(watch, body)
 
-    async def _may_see_app(self, context, app) -> None:
+    async def _application(self, reader, context, application_id: str, release: bool = False):
+        """The application for the caller, and for ``release`` the applicant's profile: who may touch
+        an application at all is decided here, before anything about it (its existence, version or
+        state) is told.
+
+        Its parties are the applicant, the opportunity's owner and the manager releasing the time
+        (``release``: the applicant's manager on record now, looked up); with HR admins and services
+        they get the application or NOT_FOUND. Anyone else gets PERMISSION_DENIED whether it exists
+        or not: application ids are "<opportunity>:<employee>", so a NOT_FOUND would tell a stranger
+        who did not apply where (and a PERMISSION_DENIED only for existing ones, who did).
+        """
+        if not application_id:
+            await invalid(context, "application_id is required")
+        app = await self.apps.load(reader, application_id)
         ident = current_identity.get()
-        if ident.privileged or ident.subject in (app.employee_id, app.owner_id) or (
-                app.release_approver_id and ident.subject == app.release_approver_id):
-            return
-        await context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                            f"{ident.subject} is neither the applicant, the owner nor the approving manager of {app.application_id}")
+        opp_id, _, employee_id = application_id.rpartition(":")
+        applicant = None
+        if release and (app is not None or not ident.privileged):
+            applicant = await self._may_release(context, app.employee_id if app is not None else employee_id)
+        elif not ident.privileged:
+            if app is not None:
+                parties = {app.employee_id, app.owner_id, app.release_approver_id}
+            else:
+                opp = await self.opps.load(reader, opp_id) if opp_id else None
+                parties = {employee_id, opp.owner_id if opp is not None else ""}
+            if ident.subject not in parties - {""}:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                    f"{ident.subject} is neither the applicant, the owner nor the approving manager "
+                                    f"of {application_id}")
+        if app is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no application with id {application_id!r}")
+        return app, applicant
 
     async def GetApplication(self, request, context):
-        app = await self.apps.require(self.svc.redis, request.application_id, context)
-        await self._may_see_app(context, app)
+        app, _ = await self._application(self.svc.redis, context, request.application_id)
         return app
 
     async def _change_app(self, context, application_id: str, expected_version: int, step, event_type: str, payload_for,
-                          watch_for=lambda app: []):
-        """Load the application and its opportunity, check, ``step(pipe, app, opp)`` -> list of extra
-        writes (or False: nothing to do); bump, store and emit atomically."""
+                          watch_for=lambda app: [], checked: bool = False):
+        """Load the application (for its parties: ``_application``; ``checked``: the caller decided
+        already) and its opportunity, check, ``step(pipe, app, opp)`` -> list of extra writes (or
+        False: nothing to do); bump, store and emit atomically."""
         if not application_id:
             await invalid(context, "application_id is required")
 
         async def body(pipe):
-            app = await self.apps.require(pipe, application_id, context)
+            if checked:
+                app = await self.apps.require(pipe, application_id, context)
+            else:
+                app, _ = await self._application(pipe, context, application_id)
             await pipe.watch(self.opps.key(app.opportunity_id), *watch_for(app))
             opp = await self.opps.load(pipe, app.opportunity_id)
             await check_version(context, "application", app.application_id, app.version, expected_version)
@@ -560,9 +588,7 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
                                                "not open")
 
     async def AcceptApplication(self, request, context):
-        if not request.application_id:
-            await invalid(context, "application_id is required")
-        peek = await self.apps.require(self.svc.redis, request.application_id, context)
+        peek, _ = await self._application(self.svc.redis, context, request.application_id)
         opp_peek = await self.opps.load(self.svc.redis, peek.opportunity_id)
         await self._owner_or_privileged(context, opp_peek, "accept applicants")
         # the applicant's manager will release the time: who that is comes from the profile service
@@ -602,21 +628,18 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
                                       "opportunity.application-declined",
                                       lambda a: events_pb2.ApplicationDeclined(application=a))
 
-    async def _may_release(self, context, app) -> profile_pb2.Employee:
+    async def _may_release(self, context, employee_id: str) -> profile_pb2.Employee:
         """The applicant's current manager (or HR) decides; returns the applicant's profile."""
-        applicant = await self.directory.employee(context, app.employee_id, "applicant")
+        applicant = await self.directory.employee(context, employee_id, "applicant")
         ident = current_identity.get()
         if not ident.privileged and (not applicant.manager_id or ident.subject != applicant.manager_id):
             who = f"their manager {applicant.manager_id}" if applicant.manager_id else "an HR admin (no manager on record)"
             await context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                                f"{app.employee_id}'s time is released by {who}, not {ident.subject}")
+                                f"{employee_id}'s time is released by {who}, not {ident.subject}")
         return applicant
 
     async def ApproveTimeRelease(self, request, context):
-        if not request.application_id:
-            await invalid(context, "application_id is required")
-        peek = await self.apps.require(self.svc.redis, request.application_id, context)
-        applicant = await self._may_release(context, peek)
+        _, applicant = await self._application(self.svc.redis, context, request.application_id, release=True)
         share = self.svc.settings.gig_time_share_percent
         limit = round(applicant.hours_available_per_week * share / 100, 2)
         figures = {}
@@ -650,14 +673,11 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
             context, request.application_id, request.expected_version, step, "opportunity.time-release-approved",
             lambda a: events_pb2.TimeReleaseApproved(application=a, committed_hours=figures["committed"],
                                                      limit_hours=figures["limit"]),
-            watch_for=lambda app: [self.ledger_key(app.employee_id)])
+            watch_for=lambda app: [self.ledger_key(app.employee_id)], checked=True)
 
     async def RefuseTimeRelease(self, request, context):
-        if not request.application_id:
-            await invalid(context, "application_id is required")
         await check_text(context, request.reason, "reason", 1000)
-        peek = await self.apps.require(self.svc.redis, request.application_id, context)
-        applicant = await self._may_release(context, peek)
+        _, applicant = await self._application(self.svc.redis, context, request.application_id, release=True)
 
         async def step(pipe, app, opp):
             await self._status_is(context, app, (App.APPLICATION_STATUS_ACCEPTED,), "refuse the time for")
@@ -672,7 +692,7 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
 
         return await self._change_app(context, request.application_id, request.expected_version, step,
                                       "opportunity.time-release-refused",
-                                      lambda a: events_pb2.TimeReleaseRefused(application=a))
+                                      lambda a: events_pb2.TimeReleaseRefused(application=a), checked=True)
 
     async def CompleteAssignment(self, request, context):
         if not request.feedback:

@@ -94,6 +94,22 @@ def manager_view(emp: profile_pb2.Employee) -> profile_pb2.Employee:
     return view
 
 
+def caller_view(emp: profile_pb2.Employee, skill_id: str = "") -> profile_pb2.Employee:
+    """What the caller of a write gets back: the employee, HR admins and services the whole
+    profile; the employee's manager the manager view (which honours the employee's
+    visibility choice); anyone else (a peer who endorsed) only the id, the version and
+    the skill they endorsed, never the name, the aspirations or the other skills."""
+    ident = current_identity.get()
+    if ident.privileged or ident.subject == emp.employee_id:
+        return emp
+    if emp.manager_id and ident.subject == emp.manager_id:
+        return manager_view(emp)
+    view = profile_pb2.Employee(employee_id=emp.employee_id, version=emp.version)
+    if skill_id and (rec := _skill_record(emp, skill_id)) is not None:
+        view.skills.add().CopyFrom(rec)
+    return view
+
+
 def apply_verified(emp: profile_pb2.Employee, skill_id: str, level: int, source, reference: str,
                    at=None, actor: str = "", note: str = "") -> common_pb2.EmployeeSkill:
     """Record verified evidence; the skill's level becomes the best verified level."""
@@ -141,16 +157,20 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         pipe.zadd(self.history_key(employee_id), {entry.SerializeToString(): version})
 
     async def _update(self, context, employee_id: str, expected_version: int, mutate, event_type: str, payload_for,
-                      summary):
+                      summary, skill_id: str = "", authorize=None):
         """Load, check the version, mutate, bump the version, store, record and emit: atomically.
 
         ``mutate(emp)`` may return False to say nothing changed (no write, no event).
-        ``summary`` is a string or a function of the mutated employee.
+        ``summary`` is a string or a function of the mutated employee. The answer is
+        what the caller may see of the result (``caller_view``). ``authorize(emp)``, when
+        given, decides before anything else about the stored employee is told (its version).
         """
         key = self.employees.key(employee_id)
 
         async def body(pipe):
             emp = await self.employees.require(pipe, employee_id, context)
+            if authorize is not None:
+                await authorize(emp)
             await check_version(context, "employee", emp.employee_id, emp.version, expected_version)
             if await mutate(emp) is False:
                 return emp
@@ -159,7 +179,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
             self._write(pipe, emp, event_type, payload_for(emp), summary(emp) if callable(summary) else summary)
             return emp
 
-        return await self.svc.commit([key], body)
+        return caller_view(await self.svc.commit([key], body), skill_id)
 
     # -- validation ------------------------------------------------------------------------
     async def _validate_person(self, context, request, fields=PERSON_FIELDS) -> None:
@@ -356,9 +376,11 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
                                     "a manager verifies with source MANAGER; ASSESSMENT results come from the assessment service")
         reference = request.reference or ident.subject
 
-        async def mutate(emp):
+        async def authorize(emp):
             if not ident.privileged and emp.manager_id != ident.subject:
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{ident.subject} is not {emp.employee_id}'s manager")
+
+        async def mutate(emp):
             apply_verified(emp, skill_id, request.level, request.source, reference, request.evidence_at, ident.subject)
 
         return await self._update(
@@ -366,6 +388,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
             lambda emp: events_pb2.SkillVerified(skill=_copy_skill(_skill_record(emp, skill_id)), verified_by=ident.subject,
                                                  profile=match_profile(emp)),
             f"verified {skill_id} level {request.level} ({common_pb2.EvidenceSource.Name(request.source)} {reference})",
+            authorize=authorize,
         )
 
     async def EndorseSkill(self, request, context):
@@ -411,6 +434,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
                 skill=_copy_skill(_skill_record(emp, skill_id)), endorser_id=endorser, level=level_seen,
                 profile=match_profile(emp), endorsements=_skill_record(emp, skill_id).endorsements),
             lambda emp: f"{skill_id} endorsed by {endorser} at level {level_seen}",
+            skill_id=skill_id,
         )
 
     # -- RPCs: preferences and consent --------------------------------------------------------------
