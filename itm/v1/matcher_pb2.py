@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from itm.v1 import events_pb2 as itm_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14itm/v1/matcher.proto\x12\x06itm.v1\x1a\x13itm/v1/events.proto\"6\n\x10MyMatchesRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\">\n\x15\x42\x65stCandidatesRequest\x12\x16\n\x0eopportunity_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"\xa8\x01\n\x05Match\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x16\n\x0eopportunity_id\x18\x02 \x01(\t\x12\x19\n\x11opportunity_title\x18\x03 \x01(\t\x12\x15\n\rscore_percent\x18\x04 \x01(\x05\x12\x11\n\tqualified\x18\x05 \x01(\x08\x12-\n\x0b\x65xplanation\x18\x06 \x01(\x0b\x32\x18.itm.v1.MatchExplanation\"+\n\tMatchList\x12\x1e\n\x07matches\x18\x01 \x03(\x0b\x32\r.itm.v1.Match2\x8e\x01\n\x0eMatcherService\x12\x38\n\tMyMatches\x12\x18.itm.v1.MyMatchesRequest\x1a\x11.itm.v1.MatchList\x12\x42\n\x0e\x42\x65stCandidates\x12\x1d.itm.v1.BestCandidatesRequest\x1a\x11.itm.v1.MatchListb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14itm/v1/matcher.proto\x12\x06itm.v1\x1a\x13itm/v1/events.proto\"6\n\x10MyMatchesRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\">\n\x15\x42\x65stCandidatesRequest\x12\x16\n\x0eopportunity_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"\xa8\x01\n\x05Match\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x16\n\x0eopportunity_id\x18\x02 \x01(\t\x12\x19\n\x11opportunity_title\x18\x03 \x01(\t\x12\x15\n\rscore_percent\x18\x04 \x01(\x05\x12\x11\n\tqualified\x18\x05 \x01(\x08\x12-\n\x0b\x65xplanation\x18\x06 \x01(\x0b\x32\x18.itm.v1.MatchExplanation\"Z\n\tMatchList\x12\x1e\n\x07matches\x18\x01 \x03(\x0b\x32\r.itm.v1.Match\x12\x1a\n\x12missing_partitions\x18\x02 \x03(\x05\x12\x11\n\tserved_by\x18\x03 \x01(\t2\x8e\x01\n\x0eMatcherService\x12\x38\n\tMyMatches\x12\x18.itm.v1.MyMatchesRequest\x1a\x11.itm.v1.MatchList\x12\x42\n\x0e\x42\x65stCandidates\x12\x1d.itm.v1.BestCandidatesRequest\x1a\x11.itm.v1.MatchListb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,7 +39,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MATCH']._serialized_start=174
   _globals['_MATCH']._serialized_end=342
   _globals['_MATCHLIST']._serialized_start=344
-  _globals['_MATCHLIST']._serialized_end=387
-  _globals['_MATCHERSERVICE']._serialized_start=390
-  _globals['_MATCHERSERVICE']._serialized_end=532
+  _globals['_MATCHLIST']._serialized_end=434
+  _globals['_MATCHERSERVICE']._serialized_start=437
+  _globals['_MATCHERSERVICE']._serialized_end=579
 # @@protoc_insertion_point(module_scope)

@@ -40,7 +40,11 @@ class Match(_message.Message):
     def __init__(self, employee_id: _Optional[str] = ..., opportunity_id: _Optional[str] = ..., opportunity_title: _Optional[str] = ..., score_percent: _Optional[int] = ..., qualified: _Optional[bool] = ..., explanation: _Optional[_Union[_events_pb2.MatchExplanation, _Mapping]] = ...) -> None: ...
 
 class MatchList(_message.Message):
-    __slots__ = ("matches",)
+    __slots__ = ("matches", "missing_partitions", "served_by")
     MATCHES_FIELD_NUMBER: _ClassVar[int]
+    MISSING_PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    SERVED_BY_FIELD_NUMBER: _ClassVar[int]
     matches: _containers.RepeatedCompositeFieldContainer[Match]
-    def __init__(self, matches: _Optional[_Iterable[_Union[Match, _Mapping]]] = ...) -> None: ...
+    missing_partitions: _containers.RepeatedScalarFieldContainer[int]
+    served_by: str
+    def __init__(self, matches: _Optional[_Iterable[_Union[Match, _Mapping]]] = ..., missing_partitions: _Optional[_Iterable[int]] = ..., served_by: _Optional[str] = ...) -> None: ...

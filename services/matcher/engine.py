@@ -8,18 +8,37 @@ becomes qualified at the employee's threshold T (score >= T, no must-have at
 zero credit) or reaches 100 %, and not again for the same opportunity and
 threshold until it first dropped below. Pair state is kept only for pairs with
 a non-zero score (sparse); a pair absent from state scored 0.
+
+Incremental rescoring (what a change can affect):
+
+* :func:`opportunities_to_rescore`: an employee change rescores only the open
+  opportunities that require a skill whose evidence changed, or a skill
+  related to it; all of the employee's pairs when the threshold changed; every
+  candidate when the employee is new, opts back in, or was scored with another
+  scoring configuration.
+* :func:`employees_to_rescore`: a requirement change rescores the employees
+  who have (or have a skill related to) a requirement skill whose level,
+  weight or must-have flag changed; plus every holder of a pair when the
+  weights or must-haves changed (the denominator or the qualification of
+  everybody moved); a posting the employees with a required (or related)
+  skill; a closing the holders only (to release them).
 """
 
 from __future__ import annotations
 
+import hashlib
+import heapq
+import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from services.matcher.scoring import (
     CourseOffer,
     EvidenceFactors,
     Requirement,
+    merge_requirements,
     SkillEvidence,
     plan_learning_path,
     projected_after,
@@ -35,6 +54,13 @@ STATUS_NAMES = {
 }
 STATUS_ENUMS = {v: k for k, v in STATUS_NAMES.items()}
 CROSSING_NS = uuid.UUID("6f1c1a52-2b7e-4c59-9d87-2f0c3f6b2a10")
+
+
+@lru_cache(maxsize=None)
+def _evidence(level: int, status: str) -> SkillEvidence:
+    """SkillEvidence is immutable and there are only 5 x 4 of them: share them
+    (building and validating one per skill per scoring cost a third of the time)."""
+    return SkillEvidence(level=level, status=status)
 
 
 @dataclass(slots=True)
@@ -78,13 +104,43 @@ class EmployeeState:
                    d["types"], d["mentor"], d["dept"], d["loc"])
 
     def evidence(self) -> dict[str, SkillEvidence]:
-        return {k: SkillEvidence(level=lv, status=st) for k, (lv, st) in self.skills.items()}
+        return {k: _evidence(lv, st) for k, (lv, st) in self.skills.items()}
 
     def threshold_or(self, default: int) -> int:
         return self.threshold or default
 
     def wants(self, opp_type: int) -> bool:
         return not self.opted_out and (not self.types or opp_type in self.types)
+
+
+def employee_record(emp: EmployeeState, pairs: dict, scored_with: list) -> dict:
+    """The matcher's one table value per employee: the profile it holds, its
+    pairs ``{opportunity id: [score, notified threshold, notified full]}`` and
+    the scoring ``[version, fingerprint]`` the pairs were computed with.
+
+    One value, hence one changelog record per change: a worker killed between
+    writes can never recover an employee version without the pairs it produced
+    (which would make the redelivered event look stale and lose its crossing)."""
+    d = emp.to_json()
+    d["pairs"] = pairs
+    d["sv"] = scored_with
+    return d
+
+
+def record_pairs(record: dict | None) -> dict:
+    return dict(record.get("pairs") or {}) if record else {}
+
+
+def needs_rescore(record: dict | None, version: int, fingerprint: str) -> bool:
+    """True when the record's pairs were computed with an older scoring version,
+    or the same version with another configuration. A record scored by a
+    *newer* version is left alone (a rolled-back worker must not undo it)."""
+    if not record:
+        return False
+    stored_version, stored_fp = (record.get("sv") or [1, ""])[:2]
+    if stored_version != version:
+        return stored_version < version
+    return stored_fp != fingerprint
 
 
 @dataclass(slots=True)
@@ -111,6 +167,9 @@ class OpportunityState:
 
     def skills(self) -> set[str]:
         return {r.skill_id for r in self.requirements}
+
+    def requirement_map(self) -> dict[str, Requirement]:
+        return {r.skill_id: r for r in merge_requirements(self.requirements)}
 
 
 class Replica:
@@ -192,6 +251,127 @@ class SkillIndex:
         return found
 
 
+class MentorIndex:
+    """Who can mentor what, replicated on every worker.
+
+    Employees are partitioned, but a learner's gap can be closed by a mentor in
+    any partition, so every worker keeps this small index of *opted-in*
+    employees' verified skills, fed by a group-less reader of the profile
+    topics. Version-guarded per employee (duplicates and stale events change
+    nothing); versions are remembered for everyone, so a stale event cannot
+    re-add somebody who has since opted out. Employees who opted out of
+    matching are not offered as mentors either.
+    """
+
+    def __init__(self):
+        self.versions: dict[str, int] = {}
+        self.skills_of: dict[str, dict[str, int]] = {}  # mentor -> {skill: verified level}
+        self.by_skill: dict[str, dict[str, int]] = defaultdict(dict)  # skill -> {mentor: level}
+
+    def __len__(self) -> int:
+        return len(self.skills_of)
+
+    def apply(self, p: common_pb2.EmployeeMatchProfile, version: int) -> bool:
+        """Apply an employee snapshot; False if stale or a duplicate."""
+        if version <= self.versions.get(p.employee_id, 0):
+            return False
+        self.versions[p.employee_id] = version
+        self._drop(p.employee_id)
+        if p.mentoring_opt_in and not p.opted_out:
+            verified = {s.skill_id: s.level for s in p.skills if s.status == common_pb2.SKILL_STATUS_VERIFIED}
+            if verified:
+                self.skills_of[p.employee_id] = verified
+                for skill, level in verified.items():
+                    self.by_skill[skill][p.employee_id] = level
+        return True
+
+    def erase(self, employee_id: str, version: int) -> None:
+        self.versions[employee_id] = max(version, self.versions.get(employee_id, 0))
+        self._drop(employee_id)
+
+    def _drop(self, employee_id: str) -> None:
+        for skill in self.skills_of.pop(employee_id, {}):
+            holders = self.by_skill.get(skill)
+            if holders is not None:
+                holders.pop(employee_id, None)
+                if not holders:
+                    del self.by_skill[skill]
+
+    def find(self, skill_id: str, level: int, exclude: str = "", limit: int = 3) -> list[tuple[str, int]]:
+        """Up to ``limit`` (mentor, level) with ``skill_id`` verified at >= ``level``:
+        the highest level first, then by id (deterministic)."""
+        if limit <= 0:
+            return []
+        found = ((e, lv) for e, lv in self.by_skill.get(skill_id, {}).items() if lv >= level and e != exclude)
+        return heapq.nsmallest(limit, found, key=lambda t: (-t[1], t[0]))
+
+
+def skill_changes(old: EmployeeState | None, new: EmployeeState) -> set[str]:
+    """Skills whose evidence (level or status) was added, removed or changed."""
+    if old is None:
+        return set(new.skills)
+    return {s for s in old.skills.keys() | new.skills.keys() if old.skills.get(s) != new.skills.get(s)}
+
+
+def opportunities_to_rescore(old: EmployeeState | None, new: EmployeeState, replica: Replica, pairs,
+                             full: bool = False, floor=None) -> set[str]:
+    """The open opportunities whose pair with this employee a change can affect.
+
+    ``floor``: the matcher's ``floor_for(threshold)`` when pairs below a score
+    floor are not kept (None: every non-zero pair is kept)."""
+    held = set(pairs)
+    if new.opted_out:
+        return held  # every pair is released
+    if full or old is None or old.opted_out:
+        return replica.candidates_for(new.skills) | held
+    affected = replica.candidates_for(skill_changes(old, new))
+    if old.threshold != new.threshold:
+        affected |= held  # same scores, but qualification at the new threshold
+        if floor is not None and floor(new.threshold) < floor(old.threshold):
+            affected |= replica.candidates_for(new.skills)  # pairs below the old floor are kept now
+    return affected
+
+
+def employees_to_rescore(old: OpportunityState | None, new: OpportunityState | None, index: SkillIndex,
+                         holders, floor: bool = False) -> set[str]:
+    """The employees (of ``index``) whose pair with this opportunity a change can affect.
+
+    ``old`` is the opportunity as the caller's pairs last saw it (None: unknown,
+    so assume anything changed), ``new`` the current state (None or not open:
+    closed, so only the holders, to release them). ``floor``: pairs below a
+    score floor are not kept, so the holders are not every employee with a
+    non-zero score: when the total weight shrinks, everybody's score grows by
+    the same factor and one below the floor may reach it."""
+    held = set(holders)
+    if new is None or not new.open:
+        return held
+    if old is None or not old.open:
+        return index.employees_for(new.skills()) | held
+    before, after = old.requirement_map(), new.requirement_map()
+    changed = {s for s in before.keys() | after.keys() if before.get(s) != after.get(s)}
+    if not changed:
+        return set()  # title, type, department: no score moves
+    affected = index.employees_for(changed)
+    weights = lambda reqs: {s: (r.weight, r.must_have) for s, r in reqs.items()}  # noqa: E731
+    if weights(before) != weights(after):
+        affected |= held  # the denominator or the must-haves moved: every score or qualification may
+        if floor and sum(r.weight for r in after.values()) < sum(r.weight for r in before.values()):
+            affected |= index.employees_for(new.skills())  # every non-zero score grew
+    return affected
+
+
+def scoring_fingerprint(factors: EvidenceFactors, related_cap: float, default_threshold: int,
+                        taxonomy_records=None, pair_floor: int = 0) -> str:
+    """A short hash of everything besides the formula that decides scores and
+    qualification, so that changing a factor without bumping the scoring
+    version still rescores (see ``needs_rescore``)."""
+    blob = json.dumps({"f": [factors.verified, factors.inferred, factors.claimed, factors.aspirational],
+                       "cap": related_cap, "t": default_threshold, "floor": pair_floor,
+                       "tax": hashlib.sha1(json.dumps(taxonomy_records, sort_keys=True).encode()).hexdigest()
+                       if taxonomy_records is not None else ""}, sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
 @dataclass(slots=True)
 class Outcome:
     pair: list | None  # [score, notified_threshold, notified_full] or None to drop the pair
@@ -200,18 +380,26 @@ class Outcome:
 
 
 class Matcher:
-    def __init__(self, factors: EvidenceFactors, related, related_cap: float, default_threshold: int, scoring_version: int):
+    def __init__(self, factors: EvidenceFactors, related, related_cap: float, default_threshold: int, scoring_version: int,
+                 fingerprint: str = "", mentors_per_gap: int = 3, pair_floor: int = 0):
         self.factors = factors
         self.related = related
         self.related_cap = related_cap
         self.default_threshold = default_threshold
         self.scoring_version = scoring_version
+        self.fingerprint = fingerprint or scoring_fingerprint(factors, related_cap, default_threshold)
+        self.mentors_per_gap = mentors_per_gap
+        self.pair_floor = pair_floor
+
+    @property
+    def scored_with(self) -> list:
+        return [self.scoring_version, self.fingerprint]
 
     def score(self, emp: EmployeeState, opp: OpportunityState):
         return score_match(opp.requirements, emp.evidence(), self.factors, self.related, self.related_cap)
 
     def evaluate(self, emp: EmployeeState, opp: OpportunityState, prev: list | None, replica: Replica,
-                 cause_id: str = "", cause_type: str = "") -> Outcome:
+                 cause_id: str = "", cause_type: str = "", mentors: MentorIndex | None = None) -> Outcome:
         """Rescore one pair and decide whether it crossed."""
         prev_score, notified_t, notified_full = prev if prev else (0, 0, False)
         if not opp.open or emp.opted_out:
@@ -223,19 +411,39 @@ class Matcher:
         crossing = None
         fire = emp.wants(opp.type) and ((qualified and notified_t != threshold) or (full and not notified_full))
         if fire:
-            crossing = self.crossing(emp, opp, result, prev_score, threshold, replica, cause_id, cause_type)
+            crossing = self.crossing(emp, opp, result, prev_score, threshold, replica, cause_id, cause_type, mentors)
         new_t = threshold if qualified else 0
         new_full = full
+        keep = result.percent >= self.floor_for(threshold) or new_t or new_full
         updated = None
-        if result.percent != prev_score:
+        if result.percent != prev_score and (keep or prev is not None):
             updated = events_pb2.MatchUpdated(
                 employee_id=emp.employee_id, opportunity_id=opp.opportunity_id, score_percent=result.percent,
                 previous_score_percent=prev_score, qualified=qualified, scoring_version=self.scoring_version)
-        if result.percent == 0 and not new_t and not new_full:
+        if not keep:
             return Outcome(None, crossing, updated)
         return Outcome([result.percent, new_t, new_full], crossing, updated)
 
-    def explanation(self, emp: EmployeeState, opp: OpportunityState, result, replica: Replica) -> events_pb2.MatchExplanation:
+    def floor_for(self, threshold: int) -> int:
+        """The lowest score kept for an employee with this threshold: the pair floor,
+        but never above the threshold (a qualified pair is always kept) and at least 1."""
+        return max(1, min(self.pair_floor, threshold))
+
+    def mentors_for(self, emp: EmployeeState, gaps, mentors: MentorIndex | None) -> list[events_pb2.Mentor]:
+        """Mentors for the gaps where a skill is missing or below the level (not
+        for "verify it" gaps): opted-in employees with it verified at the level."""
+        if mentors is None:
+            return []
+        out = []
+        for g in gaps:
+            if g.kind == "evidence":
+                continue
+            for mentor_id, level in mentors.find(g.skill_id, g.required_level, emp.employee_id, self.mentors_per_gap):
+                out.append(events_pb2.Mentor(employee_id=mentor_id, skill_id=g.skill_id, level=level))
+        return out
+
+    def explanation(self, emp: EmployeeState, opp: OpportunityState, result, replica: Replica,
+                    mentors: MentorIndex | None = None) -> events_pb2.MatchExplanation:
         path = plan_learning_path(result.gaps, replica.courses.values())
         projected = projected_after(opp.requirements, emp.evidence(), path, self.factors, self.related, self.related_cap)
         return events_pb2.MatchExplanation(
@@ -259,9 +467,11 @@ class Matcher:
             learning_path_hours=path.hours,
             projected_score_percent=projected.percent,
             uncovered_skill_ids=list(path.uncovered),
+            mentors=self.mentors_for(emp, result.gaps, mentors),
         )
 
-    def crossing(self, emp, opp, result, prev_score, threshold, replica, cause_id, cause_type) -> events_pb2.ThresholdCrossed:
+    def crossing(self, emp, opp, result, prev_score, threshold, replica, cause_id, cause_type,
+                 mentors: MentorIndex | None = None) -> events_pb2.ThresholdCrossed:
         return events_pb2.ThresholdCrossed(
             employee_id=emp.employee_id,
             opportunity_id=opp.opportunity_id,
@@ -271,7 +481,7 @@ class Matcher:
             previous_score_percent=prev_score,
             threshold_percent=threshold,
             fully_qualified=result.percent >= 100,
-            explanation=self.explanation(emp, opp, result, replica),
+            explanation=self.explanation(emp, opp, result, replica, mentors),
             cause_event_id=cause_id,
             cause_event_type=cause_type,
             scoring_version=self.scoring_version,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from services.matcher.engine import EmployeeState, Matcher, OpportunityState, Replica, SkillIndex, crossing_event_id
 from services.matcher.scoring import EvidenceFactors, Requirement
 from itm.v1 import common_pb2
@@ -115,3 +117,291 @@ def test_crossing_event_ids_follow_the_state_not_the_cause():
     replayed = ENGINE.evaluate(emp(sql=3, excel=2), GIG, None, Replica(), "replay-cause").crossing
     assert crossing_event_id(a, 1, 1) == crossing_event_id(replayed, 1, 1)
     assert crossing_event_id(a, 1, 1) != crossing_event_id(a, 2, 1) != crossing_event_id(a, 2, 2)
+
+
+# --------------------------------------------------------------------------- mentors
+
+from services.matcher.engine import (  # noqa: E402
+    MentorIndex,
+    employee_record,
+    employees_to_rescore,
+    needs_rescore,
+    opportunities_to_rescore,
+    scoring_fingerprint,
+    skill_changes,
+)
+from services.matcher.scoring import EvidenceFactors as _Factors  # noqa: E402
+
+V, C = common_pb2.SKILL_STATUS_VERIFIED, common_pb2.SKILL_STATUS_CLAIMED
+
+
+def profile(emp_id, skills, mentoring=True, opted_out=False):
+    return common_pb2.EmployeeMatchProfile(
+        employee_id=emp_id, mentoring_opt_in=mentoring, opted_out=opted_out,
+        skills=[common_pb2.EmployeeSkill(skill_id=s, level=lv, status=st) for s, lv, st in skills])
+
+
+def test_mentor_index_keeps_only_opted_in_verified_skills_and_is_version_guarded():
+    m = MentorIndex()
+    assert m.apply(profile("M1", [("sql", 4, V), ("excel", 5, C)]), 3)
+    assert m.apply(profile("M2", [("sql", 2, V)], mentoring=False), 1)
+    assert m.apply(profile("M3", [("sql", 5, V)], opted_out=True), 1)
+    assert m.find("sql", 3) == [("M1", 4)]
+    assert m.find("excel", 1) == []  # claimed, not verified
+    assert not m.apply(profile("M1", [("sql", 4, V)]), 3)  # duplicate
+    assert m.apply(profile("M1", [("sql", 4, V)], mentoring=False), 4)  # opted out of mentoring
+    assert m.find("sql", 1) == [] and len(m) == 0
+    assert not m.apply(profile("M1", [("sql", 4, V)]), 2)  # a stale event cannot bring them back
+    assert m.find("sql", 1) == []
+    m.apply(profile("M4", [("sql", 3, V)]), 1)
+    m.erase("M4", 2)
+    assert not m.apply(profile("M4", [("sql", 3, V)]), 1) and m.find("sql", 1) == []
+
+
+def test_mentors_are_ordered_by_level_then_id_limited_and_never_the_learner():
+    m = MentorIndex()
+    for emp_id, level in [("B", 4), ("A", 4), ("C", 5), ("D", 3), ("E", 2)]:
+        m.apply(profile(emp_id, [("sql", level, V)]), 1)
+    assert m.find("sql", 3) == [("C", 5), ("A", 4), ("B", 4)]
+    assert m.find("sql", 3, exclude="C", limit=10) == [("A", 4), ("B", 4), ("D", 3)]
+    assert m.find("sql", 3, limit=0) == []
+
+
+def test_explanation_lists_mentors_for_missing_and_level_gaps_not_for_verify_it_gaps():
+    m = MentorIndex()
+    m.apply(profile("M1", [("sql", 3, V), ("excel", 5, V)]), 1)
+    m.apply(profile("M2", [("sql", 2, V)]), 1)  # below the required level
+    e = emp(sql=0, excel=2, status="claimed")  # sql missing, excel at level but only claimed
+    exp = ENGINE.explanation(e, GIG, ENGINE.score(e, GIG), Replica(), m)
+    assert {g.skill_id for g in exp.gaps} == {"sql", "excel"}
+    assert [(x.employee_id, x.skill_id, x.level) for x in exp.mentors] == [("M1", "sql", 3)]
+
+
+# --------------------------------------------------------------------------- what a change affects
+
+def _replica_with(*opps):
+    replica = Replica(related)
+    for o in opps:
+        replica.opportunities[o.opportunity_id] = o
+        for s in o.skills():
+            replica.by_skill[s].add(o.opportunity_id)
+    return replica
+
+
+def _opp(opp_id, reqs, open_=True, version=1):
+    return OpportunityState(opp_id, version, opp_id, common_pb2.OPPORTUNITY_TYPE_GIG, open_,
+                            [Requirement(s, lv, w, mh) for s, lv, w, mh in reqs])
+
+
+def test_an_employee_change_rescores_only_opportunities_of_the_changed_skills():
+    sql_gig, excel_gig, pg_gig = (_opp("S", [("sql", 3, 1.0, False)]), _opp("X", [("excel", 2, 1.0, False)]),
+                                  _opp("P", [("postgresql", 2, 1.0, False)]))
+    replica = _replica_with(sql_gig, excel_gig, pg_gig)
+    old = EmployeeState("E1", 1, {"sql": (2, "verified"), "excel": (2, "verified")})
+    new = EmployeeState("E1", 2, {"sql": (3, "verified"), "excel": (2, "verified")})
+    assert skill_changes(old, new) == {"sql"}
+    # sql changed: the sql gig and the postgresql gig (related), not the excel gig
+    assert opportunities_to_rescore(old, new, replica, {"S": [66, 0, False], "X": [100, 80, True]}) == {"S", "P"}
+    same = EmployeeState("E1", 3, dict(new.skills), department="Other")
+    assert opportunities_to_rescore(new, same, replica, {"S": [100, 80, True]}) == set()
+    stricter = EmployeeState("E1", 4, dict(new.skills), threshold=95)
+    assert opportunities_to_rescore(new, stricter, replica, {"X": [100, 80, True]}) == {"X"}
+    assert opportunities_to_rescore(None, new, replica, {}) == {"S", "X", "P"}
+    out = EmployeeState("E1", 5, dict(new.skills), opted_out=True)
+    assert opportunities_to_rescore(new, out, replica, {"X": [100, 80, True]}) == {"X"}
+    assert opportunities_to_rescore(out, new, replica, {}) == {"S", "X", "P"}
+    assert opportunities_to_rescore(new, new, replica, {}, full=True) == {"S", "X", "P"}
+
+
+def test_a_requirement_change_rescores_skill_holders_and_on_weight_changes_every_pair_holder():
+    index = SkillIndex(related)
+    index.put(EmployeeState("Esql", 1, {"sql": (3, "verified")}))
+    index.put(EmployeeState("Epg", 1, {"postgresql": (3, "verified")}))
+    index.put(EmployeeState("Exl", 1, {"excel": (3, "verified")}))
+    v1 = _opp("O", [("sql", 2, 1.0, False), ("excel", 2, 1.0, False)])
+    holders = {"Esql", "Epg", "Exl"}
+    level_only = _opp("O", [("sql", 3, 1.0, False), ("excel", 2, 1.0, False)], version=2)
+    assert employees_to_rescore(v1, level_only, index, holders) == {"Esql", "Epg"}
+    reweighted = _opp("O", [("sql", 2, 2.0, False), ("excel", 2, 1.0, False)], version=2)
+    assert employees_to_rescore(v1, reweighted, index, holders | {"Eother"}) == holders | {"Eother"}
+    must = _opp("O", [("sql", 2, 1.0, True), ("excel", 2, 1.0, False)], version=2)
+    assert employees_to_rescore(v1, must, index, {"Exl"}) == {"Esql", "Epg", "Exl"}
+    retitled = OpportunityState("O", 2, "New title", common_pb2.OPPORTUNITY_TYPE_GIG, True, v1.requirements)
+    assert employees_to_rescore(v1, retitled, index, holders) == set()
+    assert employees_to_rescore(None, v1, index, set()) == holders
+    closed = _opp("O", [("sql", 2, 1.0, False)], open_=False, version=3)
+    assert employees_to_rescore(v1, closed, index, {"Exl"}) == {"Exl"}
+    assert employees_to_rescore(v1, None, index, {"Exl"}) == {"Exl"}
+
+
+@pytest.mark.parametrize("floor", [0, 30])
+def test_incremental_rescoring_equals_a_full_recompute_over_random_changes(floor):
+    """The delta rules never miss a pair whose score or qualification moved, with or
+    without a pair floor (pairs below it are not kept)."""
+    import random
+
+    rnd = random.Random(7 + floor)
+    skills = ["sql", "postgresql", "excel", "python", "docker", "kubernetes"]
+
+    def rel(s):
+        return {"sql": {"postgresql": 0.8}, "postgresql": {"sql": 0.8},
+                "docker": {"kubernetes": 0.6}, "kubernetes": {"docker": 0.6}}.get(s, {})
+
+    engine = Matcher(_Factors(), rel, 0.5, 80, 1, pair_floor=floor)
+    floor_fn = (lambda t: engine.floor_for(t or 80)) if floor else None
+    statuses = ["verified", "claimed", "inferred", "aspirational"]
+
+    def rand_emp(eid, version):
+        chosen = rnd.sample(skills, rnd.randint(0, 4))
+        return EmployeeState(eid, version, {s: (rnd.randint(1, 5), rnd.choice(statuses)) for s in chosen},
+                             threshold=rnd.choice([0, 0, 20, 50, 90]), opted_out=rnd.random() < 0.1)
+
+    def rand_opp(oid, version):
+        chosen = rnd.sample(skills, rnd.randint(1, 4))
+        return OpportunityState(oid, version, oid, common_pb2.OPPORTUNITY_TYPE_GIG, rnd.random() > 0.1,
+                                [Requirement(s, rnd.randint(1, 5), rnd.choice([1.0, 2.0]), rnd.random() < 0.3)
+                                 for s in chosen])
+
+    replica, index = Replica(rel), SkillIndex(rel)
+    emps = {f"E{i}": rand_emp(f"E{i}", 1) for i in range(12)}
+    pairs: dict[str, dict] = {e: {} for e in emps}
+    holders: dict[str, set] = {}
+
+    def apply_opp(o):
+        replica.versions[o.opportunity_id] = o.version
+        old = replica.opportunities.pop(o.opportunity_id, None)
+        if old:
+            for s in old.skills():
+                replica.by_skill[s].discard(o.opportunity_id)
+        if o.open:
+            replica.opportunities[o.opportunity_id] = o
+            for s in o.skills():
+                replica.by_skill[s].add(o.opportunity_id)
+        return old
+
+    def rescore(e, opp_ids):
+        for oid in opp_ids:
+            opp = replica.opportunities.get(oid)
+            prev = pairs[e.employee_id].get(oid)
+            out = engine.evaluate(e, opp, prev, replica) if opp else None
+            new = out.pair if out else None
+            if new is None:
+                pairs[e.employee_id].pop(oid, None)
+                holders.get(oid, set()).discard(e.employee_id)
+            else:
+                pairs[e.employee_id][oid] = new
+                holders.setdefault(oid, set()).add(e.employee_id)
+
+    for e in emps.values():
+        index.put(e)
+    opps = {}
+    kept = 0
+    for step in range(600):
+        if rnd.random() < 0.5:
+            eid = rnd.choice(list(emps))
+            cur = emps[eid]
+            roll = rnd.random()
+            if roll < 0.2:
+                new = rand_emp(eid, cur.version + 1)
+            elif roll < 0.45:  # only the threshold (or opting out/in)
+                new = EmployeeState(eid, cur.version + 1, dict(cur.skills), rnd.choice([0, 20, 50, 90]),
+                                    rnd.random() < 0.1)
+            else:  # one skill changes
+                have = dict(cur.skills)
+                s = rnd.choice(skills)
+                if s in have and rnd.random() < 0.4:
+                    del have[s]
+                else:
+                    have[s] = (rnd.randint(1, 5), rnd.choice(statuses))
+                new = EmployeeState(eid, cur.version + 1, have, cur.threshold, cur.opted_out)
+            affected = opportunities_to_rescore(cur, new, replica, pairs[eid], floor=floor_fn)
+            emps[eid] = new
+            index.put(new)
+            rescore(new, affected)
+        else:
+            oid = f"O{rnd.randint(0, 7)}"
+            cur = opps.get(oid)
+            roll = rnd.random()
+            if cur is None or roll < 0.25:
+                new = rand_opp(oid, cur.version + 1 if cur else 1)
+            else:
+                reqs = list(cur.requirements)
+                if roll < 0.5 and len(reqs) > 1:  # one requirement less
+                    reqs.pop(rnd.randrange(len(reqs)))
+                elif roll < 0.65:  # one more
+                    spare = [x for x in skills if x not in {r.skill_id for r in reqs}]
+                    if spare:
+                        reqs.append(Requirement(rnd.choice(spare), rnd.randint(1, 5), rnd.choice([1.0, 2.0]), False))
+                else:  # a level, a weight or a must-have changes
+                    i = rnd.randrange(len(reqs))
+                    r = reqs[i]
+                    reqs[i] = rnd.choice([Requirement(r.skill_id, rnd.randint(1, 5), r.weight, r.must_have),
+                                          Requirement(r.skill_id, r.min_level, rnd.choice([1.0, 2.0, 3.0]), r.must_have),
+                                          Requirement(r.skill_id, r.min_level, r.weight, not r.must_have)])
+                new = OpportunityState(oid, cur.version + 1, oid, cur.type, cur.open or rnd.random() < 0.5, reqs)
+            old = apply_opp(new)
+            opps[oid] = new
+            for eid in employees_to_rescore(old, new if new.open else None, index, holders.get(oid, set()),
+                                            floor=floor > 0):
+                rescore(emps[eid], {oid})
+        # the incremental state equals what scoring every pair from scratch gives
+        for eid, e in emps.items():
+            for oid, opp in replica.opportunities.items():
+                expect = engine.evaluate(e, opp, pairs[eid].get(oid), replica).pair
+                want = None if expect is None else expect[0]
+                got = pairs[eid].get(oid)
+                assert (got[0] if got else None) == want, (step, eid, oid)
+                if got:
+                    kept += 1
+                    full = engine.score(e, opp)
+                    assert bool(got[1]) == full.qualified(e.threshold_or(80)), (step, eid, oid)
+                    assert got[0] >= engine.floor_for(e.threshold_or(80)) or got[1] or got[2]
+    assert kept > 1000  # the comparison saw plenty of kept pairs
+
+
+# --------------------------------------------------------------------------- scoring changes
+
+def test_records_scored_by_an_older_scoring_version_or_configuration_need_rescoring():
+    fp = scoring_fingerprint(_Factors(), 0.5, 80)
+    assert fp == scoring_fingerprint(_Factors(), 0.5, 80)
+    assert fp != scoring_fingerprint(_Factors(claimed=0.6), 0.5, 80) != scoring_fingerprint(_Factors(), 0.5, 70)
+    rec = employee_record(emp(sql=3), {"O1": [100, 80, True]}, [1, fp])
+    assert not needs_rescore(rec, 1, fp)
+    assert needs_rescore(rec, 2, fp)  # a new scoring version
+    assert needs_rescore(rec, 1, "other")  # same version, another configuration
+    assert not needs_rescore(employee_record(emp(sql=3), {}, [3, fp]), 2, "x")  # never roll back a newer one
+    legacy = {k: v for k, v in rec.items() if k != "sv"}
+    assert needs_rescore(legacy, 1, fp) and not needs_rescore(None, 1, fp)
+    assert EmployeeState.from_json(rec) == emp(sql=3)
+
+
+def test_a_new_scoring_fires_only_for_pairs_it_makes_newly_qualified():
+    v2 = Matcher(_Factors(claimed=0.9), related, 0.5, 80, 2)
+    claimed = emp(sql=3, excel=2, status="claimed")  # v1: 50 %, v2: 90 %
+    before = ENGINE.evaluate(claimed, GIG, None, Replica())
+    assert before.pair == [50, 0, False] and before.crossing is None
+    after = v2.evaluate(claimed, GIG, before.pair, Replica())
+    assert after.crossing is not None and after.crossing.scoring_version == 2 and after.pair == [90, 80, False]
+    full = emp(sql=3, excel=2)  # qualified (and notified) under both scorings
+    notified = ENGINE.evaluate(full, GIG, None, Replica()).pair
+    again = v2.evaluate(full, GIG, notified, Replica())
+    assert again.crossing is None and again.pair == notified
+
+
+def test_pairs_below_the_floor_are_not_kept_and_send_no_updates_but_qualified_ones_always_are():
+    floored = Matcher(_Factors(), related, 0.5, 80, 1, pair_floor=30)
+    gig = OpportunityState("O9", 1, "Gig", common_pb2.OPPORTUNITY_TYPE_GIG, True,
+                           [Requirement(s, 1, 1.0, False) for s in "abcde"])
+    one = EmployeeState("E1", 1, {"a": (1, "verified")})  # 20 %
+    low = floored.evaluate(one, gig, None, Replica())
+    assert low.pair is None and low.updated is None and low.crossing is None
+    assert ENGINE.evaluate(one, gig, None, Replica()).pair == [20, 0, False]  # no floor: kept
+    two = EmployeeState("E1", 2, {"a": (1, "verified"), "b": (1, "verified")})  # 40 %
+    kept = floored.evaluate(two, gig, None, Replica())
+    assert kept.pair == [40, 0, False] and kept.updated.score_percent == 40
+    dropped = floored.evaluate(one, gig, kept.pair, Replica())  # the last update says where it went
+    assert dropped.pair is None and dropped.updated.score_percent == 20 and dropped.updated.previous_score_percent == 40
+    modest = EmployeeState("E1", 3, {"a": (1, "verified")}, threshold=20)  # qualified at their own 20 %
+    out = floored.evaluate(modest, gig, None, Replica())
+    assert out.pair == [20, 20, False] and out.crossing is not None
+    assert floored.floor_for(20) == 20 and floored.floor_for(80) == 30 and ENGINE.floor_for(80) == 1
