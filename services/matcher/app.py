@@ -215,8 +215,13 @@ class MatcherApp:
             never = [tp for tp in tps if (committed.get(TopicPartition(tp.topic, tp.partition)) is None
                                           or committed[TopicPartition(tp.topic, tp.partition)].offset <= 0)]
             if never and getattr(self.app, "consumer_generation_id", 0) == generation and not self.app.rebalancing:
-                for tp in never:  # offset 0: the earliest on Tansu; on Kafka an expired 0 resets to earliest
-                    await self.app.consumer.seek(tp, 0)
+                # in the consumer's own thread: faust's Consumer.seek calls aiokafka from this
+                # thread and races the fetcher (measured: KeyError in fetched_records, fetcher dead)
+                thread = self.app.consumer._thread
+                consumer = thread._ensure_consumer()
+                for tp in never:  # seek(0), not seek_to_beginning: a pending reset has no position, and
+                    # faust's livelock check then asserts (measured); on Kafka an expired 0 resets to earliest
+                    await thread.call_thread(consumer.seek, TopicPartition(tp.topic, tp.partition), 0)
                 log.info("rewound never-committed partitions", extra={"partitions": len(never)})
         except asyncio.CancelledError:
             raise
@@ -311,6 +316,13 @@ class MatcherApp:
                         ready.set()
         finally:
             await consumer.stop()
+
+    def faust_alive(self) -> bool:
+        """False once faust's consumer or fetcher crashed (they do not restart by themselves)."""
+        for part in (getattr(self.app, "_consumer", None), getattr(self.app, "_fetcher", None)):
+            if part is not None and getattr(part, "crashed", False):
+                return False
+        return True
 
     async def ready(self) -> None:
         await self.replica_ready.wait()

@@ -215,7 +215,8 @@ def build() -> Service:
             await asyncio.sleep(settings.matcher_registry_ttl_s / 3)
 
     async def matcher_ready() -> bool:
-        return m.running and m.replica_ready.is_set() and m.mentors_ready.is_set() and m.assigned_once
+        return (m.running and m.replica_ready.is_set() and m.mentors_ready.is_set() and m.assigned_once
+                and m.faust_alive())
 
     async def withdraw():
         try:
