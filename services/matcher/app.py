@@ -72,6 +72,8 @@ RESCORE = b"rescore"
 from prometheus_client import Counter, Gauge, Histogram  # noqa: E402
 
 RESCORINGS = Counter("itm_match_rescorings_total", "Pair scorings performed", ["cause"])
+RULED_OUT = Counter("itm_match_pairs_ruled_out_total",
+                    "Candidate pairs not scored because their score bound is below the pair floor", ["cause"])
 CROSSINGS = Counter("itm_match_crossings_total", "match.threshold-crossed events emitted")
 SCORING_LATENCY = Histogram("itm_match_event_duration_seconds", "Time to apply one event and rescore its pairs",
                             ["cause"], buckets=metrics.LATENCY_BUCKETS)
@@ -478,7 +480,7 @@ class MatcherApp:
         """Rescore ``emp`` against ``opp_ids``; send crossings (acknowledged) and
         updates; return the new pairs. The caller stores them."""
         pairs = dict(pairs)
-        scored = 0
+        scored = ruled_out = 0
         for opp_id in sorted(opp_ids):
             opp = self.replica.opportunities.get(opp_id)
             prev = pairs.get(opp_id)
@@ -487,8 +489,11 @@ class MatcherApp:
                     del pairs[opp_id]
                     self._set_holder(partition, opp_id, emp.employee_id, False)
                 continue
-            scored += 1
             out = self.engine.evaluate(emp, opp, prev, self.replica, cause.event_id, cause.type, self.mentors)
+            if not out.scored:
+                ruled_out += 1
+                continue
+            scored += 1
             if out.pair != prev:
                 if out.pair is None:
                     pairs.pop(opp_id, None)
@@ -508,6 +513,8 @@ class MatcherApp:
                 await self.updated_topic.send(key=emp.employee_id.encode(), value=env.SerializeToString())
         if scored:
             RESCORINGS.labels(cause_label).inc(scored)
+        if ruled_out:
+            RULED_OUT.labels(cause_label).inc(ruled_out)
         return pairs
 
     # -- queries (local state only; server.py forwards and fans out) ------------------------------

@@ -152,6 +152,7 @@ class OpportunityState:
     open: bool
     requirements: list[Requirement]
     owner_id: str = ""
+    bound_terms: tuple | None = None  # Matcher.score_bound's compiled requirements, built on first use
 
     @classmethod
     def from_profile(cls, p: common_pb2.OpportunityMatchProfile, version: int) -> OpportunityState:
@@ -377,6 +378,7 @@ class Outcome:
     pair: list | None  # [score, notified_threshold, notified_full] or None to drop the pair
     crossing: events_pb2.ThresholdCrossed | None = None
     updated: events_pb2.MatchUpdated | None = None
+    scored: bool = True  # False: ruled out by the score bound without scoring
 
 
 class Matcher:
@@ -390,6 +392,7 @@ class Matcher:
         self.fingerprint = fingerprint or scoring_fingerprint(factors, related_cap, default_threshold)
         self.mentors_per_gap = mentors_per_gap
         self.pair_floor = pair_floor
+        self._factor = {name: factors.factor(name) for name in STATUS_NAMES.values()}
 
     @property
     def scored_with(self) -> list:
@@ -398,14 +401,50 @@ class Matcher:
     def score(self, emp: EmployeeState, opp: OpportunityState):
         return score_match(opp.requirements, emp.evidence(), self.factors, self.related, self.related_cap)
 
+    def score_bound(self, emp: EmployeeState, opp: OpportunityState) -> float:
+        """An upper bound of the pair's score in percent, without building a score.
+
+        Per requirement (merged as ``score_match`` merges them): the direct
+        credit exactly, or ``related_cap`` when the employee holds any skill
+        related to it and the direct credit is lower (related credit never
+        exceeds the cap). About ten times cheaper than :meth:`score`, so the
+        candidates of a registration or a posting (typically a fifth of the
+        other side share a skill or a related one) are mostly ruled out here:
+        a pair not held whose bound is below the floor cannot be kept, cross
+        or be reported (see :meth:`evaluate`)."""
+        terms = opp.bound_terms
+        if terms is None:
+            reqs = merge_requirements(opp.requirements)
+            terms = opp.bound_terms = (
+                sum(r.weight for r in reqs),
+                tuple((r.skill_id, r.min_level, r.weight,
+                       frozenset(t for t, strength in (self.related(r.skill_id) or {}).items()
+                                 if t != r.skill_id and strength > 0)) for r in reqs))
+        total, reqs = terms
+        if not reqs:
+            return 100.0
+        skills, factor, cap = emp.skills, self._factor, self.related_cap
+        num = 0.0
+        for skill, need, weight, related in reqs:
+            held = skills.get(skill)
+            credit = 0.0 if held is None else factor[held[1]] * (1.0 if held[0] >= need else held[0] / need)
+            if credit < cap and related and not related.isdisjoint(skills):
+                credit = cap
+            num += weight * credit
+        return num * 100.0 / total
+
     def evaluate(self, emp: EmployeeState, opp: OpportunityState, prev: list | None, replica: Replica,
                  cause_id: str = "", cause_type: str = "", mentors: MentorIndex | None = None) -> Outcome:
         """Rescore one pair and decide whether it crossed."""
         prev_score, notified_t, notified_full = prev if prev else (0, 0, False)
         if not opp.open or emp.opted_out:
             return Outcome(None)
-        result = self.score(emp, opp)
         threshold = emp.threshold_or(self.default_threshold)
+        if prev is None and self.score_bound(emp, opp) < self.floor_for(threshold) - 1e-6:
+            # not held and cannot reach the floor, so not the threshold or 100 % either:
+            # nothing to keep, no crossing, no update (exactly what scoring would decide)
+            return Outcome(None, scored=False)
+        result = self.score(emp, opp)
         qualified = result.qualified(threshold)
         full = result.percent >= 100 and not result.missing_must_have
         crossing = None

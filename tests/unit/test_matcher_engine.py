@@ -405,3 +405,48 @@ def test_pairs_below_the_floor_are_not_kept_and_send_no_updates_but_qualified_on
     out = floored.evaluate(modest, gig, None, Replica())
     assert out.pair == [20, 20, False] and out.crossing is not None
     assert floored.floor_for(20) == 20 and floored.floor_for(80) == 30 and ENGINE.floor_for(80) == 1
+
+
+@pytest.mark.parametrize("floor", [0, 30])
+def test_the_score_bound_never_undercuts_a_score_and_ruling_out_changes_no_outcome(floor):
+    """score_bound is an upper bound of the percent for every pair (direct credit,
+    related credit, duplicates merged, no requirements), and evaluating a pair not
+    held gives the same outcome whether the bound rules it out or it is scored."""
+    import random
+
+    from itm.taxonomy import Taxonomy
+
+    taxonomy = Taxonomy.load_default()
+    rel = taxonomy.related_view
+    ids = sorted(taxonomy.ids())
+    rnd = random.Random(11 + floor)
+    engine = Matcher(_Factors(), rel, 0.5, 80, 1, pair_floor=floor)
+
+    class Unbounded(Matcher):
+        def score_bound(self, emp, opp):
+            return float("inf")
+
+    unbounded = Unbounded(_Factors(), rel, 0.5, 80, 1, pair_floor=floor)
+    statuses = ["verified", "claimed", "inferred", "aspirational"]
+    # a few categories' skills, so related skills are common
+    pool = [s for s in ids if taxonomy.related_view(s)][:40] + rnd.sample(ids, 10)
+    ruled_out = 0
+    for i in range(3000):
+        e = EmployeeState(f"E{i}", 1, {s: (rnd.randint(1, 5), rnd.choice(statuses))
+                                       for s in rnd.sample(pool, rnd.randint(0, 8))},
+                          threshold=rnd.choice([0, 0, 10, 20, 50, 90]))
+        reqs = [Requirement(s, rnd.randint(1, 5), rnd.choice([0.5, 1.0, 3.0]), rnd.random() < 0.3)
+                for s in rnd.choices(pool, k=rnd.randint(0, 6))]  # choices: duplicates happen
+        o = OpportunityState(f"O{i}", 1, "gig", common_pb2.OPPORTUNITY_TYPE_GIG, True, reqs)
+        # floats: 12 % exactly may bound as 11.999...; evaluate allows the same 1e-6
+        assert engine.score_bound(e, o) >= engine.score(e, o).percent - 1e-6, (e, o)
+        out, ref = engine.evaluate(e, o, None, Replica(rel)), unbounded.evaluate(e, o, None, Replica(rel))
+        assert ref.scored
+        if not out.scored:
+            ruled_out += 1
+            assert ref.pair is None and ref.crossing is None and ref.updated is None, (e, o)
+        else:
+            assert (out.pair, out.crossing, out.updated) == (ref.pair, ref.crossing, ref.updated)
+        if e.skills:  # a held pair is always scored, whatever its bound
+            assert engine.evaluate(e, o, [1, 0, False], Replica(rel)).scored
+    assert ruled_out > 300  # the bound does rule pairs out (most of these pairs score 0 or little)
