@@ -740,8 +740,106 @@ def wiring_problems(objs: list[dict]) -> list[str]:
     return problems
 
 
+def namespace_labels(objs: list[dict], ns: str | None) -> dict:
+    """A namespace's labels as NetworkPolicy namespaceSelectors see them (with the automatic name label)."""
+    labels = next((dict(n["metadata"].get("labels") or {}) for n in by_kind(objs, "Namespace") if n["metadata"]["name"] == ns), {})
+    labels["kubernetes.io/metadata.name"] = ns
+    return labels
+
+
+def ingress_allowed(objs: list[dict], dst: dict, src: dict, port: int, port_name: str, protocol: str = "TCP") -> bool:
+    """Does some NetworkPolicy admit TCP from the pod template `src` to `port` (named `port_name`) of `dst`?
+
+    Pod templates are rendered objects (metadata.namespace, spec.template.metadata.labels);
+    peers are evaluated as the API defines them: a podSelector alone means the policy's own
+    namespace, a namespaceSelector is matched against the namespace's labels, an ipBlock
+    never matches pod IPs here (they are not known in advance), no `from` or no `ports` means any.
+    """
+    src_ns, dst_ns = src["metadata"].get("namespace"), dst["metadata"].get("namespace")
+    src_labels = src["spec"]["template"]["metadata"]["labels"]
+    dst_labels = dst["spec"]["template"]["metadata"]["labels"]
+
+    def peer_ok(peer: dict) -> bool:
+        if "ipBlock" in peer:
+            return False
+        if "namespaceSelector" in peer:
+            if not selects(peer["namespaceSelector"], namespace_labels(objs, src_ns)):
+                return False
+        elif src_ns != dst_ns:
+            return False
+        return "podSelector" not in peer or selects(peer["podSelector"], src_labels)
+
+    def port_ok(p: dict) -> bool:
+        if p.get("protocol", "TCP") != protocol:
+            return False
+        if "port" not in p:
+            return True
+        if isinstance(p["port"], str):
+            return p["port"] == port_name
+        return p["port"] <= port <= p.get("endPort", p["port"])
+
+    for pol in by_kind(objs, "NetworkPolicy"):
+        spec = pol["spec"]
+        if pol["metadata"].get("namespace") != dst_ns or not selects(spec.get("podSelector", {}), dst_labels):
+            continue
+        if "Ingress" not in spec.get("policyTypes", ["Ingress"]):
+            continue
+        for rule in spec.get("ingress") or []:
+            if ("ports" not in rule or any(port_ok(p) for p in rule["ports"])) and (
+                    "from" not in rule or any(peer_ok(peer) for peer in rule["from"])):
+                return True
+    return False
+
+
+def matcher_forwarding_problems(objs: list[dict]) -> list[str]:
+    """Matcher workers forward queries to the worker owning a partition, at the address it
+    registered (ITM_MATCHER_ADVERTISE_ADDRESS): each pod must advertise its own pod IP and the
+    gRPC port it listens on, and the NetworkPolicies must let matcher pods reach each other there."""
+    from services.matcher.config import MatcherSettings
+
+    deps = {d["metadata"]["name"]: d for d in by_kind(objs, "Deployment")}
+    dep = deps.get("itm-matcher")
+    if dep is None:
+        return ["no Deployment itm-matcher"]
+    problems = []
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    env = container.get("env") or []
+    names = [e["name"] for e in env]
+    grpc_ports = [p["containerPort"] for p in container.get("ports", []) if p.get("name") == "grpc"]
+    cms = [c for c in by_kind(objs, "ConfigMap") if c["metadata"]["name"].startswith("itm-config")]
+    listen = cms[0]["data"].get("ITM_GRPC_PORT") if cms else None
+    if grpc_ports != [GRPC_PORT] or listen != str(GRPC_PORT):
+        problems.append(f"itm-matcher: the container port `grpc` {grpc_ports} and ITM_GRPC_PORT {listen!r} should both be {GRPC_PORT}")
+
+    adv = next((e for e in env if e["name"] == "ITM_MATCHER_ADVERTISE_ADDRESS"), None)
+    m = re.fullmatch(r"\$\((\w+)\):(\d+)", str((adv or {}).get("value", "")))
+    if adv is None or not m:
+        problems.append(f"itm-matcher: ITM_MATCHER_ADVERTISE_ADDRESS should be \"$(POD_IP):{GRPC_PORT}\", got {adv}")
+    else:
+        var, port = m.group(1), int(m.group(2))
+        src = next((e for e in env if e["name"] == var), None)
+        field = (((src or {}).get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+        if field != "status.podIP":
+            problems.append(f"itm-matcher: {var} in ITM_MATCHER_ADVERTISE_ADDRESS should come from fieldRef status.podIP, got {src}")
+        elif names.index(var) > names.index("ITM_MATCHER_ADVERTISE_ADDRESS"):
+            problems.append(f"itm-matcher: {var} must be defined before ITM_MATCHER_ADVERTISE_ADDRESS, or $({var}) is not expanded")
+        if port not in grpc_ports or str(port) != listen:
+            problems.append(f"itm-matcher: advertised port {port} is not the gRPC port the worker listens on ({listen})")
+        sample = f"10.1.2.3:{port}"
+        try:
+            if MatcherSettings(matcher_advertise_address=sample).advertise_address != sample:
+                problems.append("itm-matcher: MatcherSettings does not advertise ITM_MATCHER_ADVERTISE_ADDRESS as given")
+        except ValueError as exc:
+            problems.append(f"itm-matcher: MatcherSettings rejects the advertised address {sample}: {exc}")
+
+    if not ingress_allowed(objs, dep, dep, GRPC_PORT, "grpc"):
+        problems.append(f"itm-matcher: NetworkPolicies do not let matcher pods reach each other's gRPC {GRPC_PORT} (forwarded queries)")
+    return problems
+
+
 def all_k8s_problems(objs: list[dict]) -> list[str]:
     problems = schema_problems(objs) + custom_resource_problems(objs) + wiring_problems(objs)
+    problems += matcher_forwarding_problems(objs)
     for dep in by_kind(objs, "Deployment"):
         problems += deployment_problems(dep)
     return problems
@@ -861,3 +959,64 @@ def test_k8s_checks_bite_on_a_missing_network_policy(tmp_path):
 def test_k8s_checks_bite_on_a_wrong_bootstrap(tmp_path):
     objs = _break_and_render(tmp_path, "prod", "overlays/prod/kustomization.yaml", "itm-kafka-kafka-bootstrap:9092", "kafka:9092")
     assert any("ITM_KAFKA_BOOTSTRAP kafka:9092" in p for p in bootstrap_problems(objs))
+
+
+@needs_kubectl
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_matcher_workers_advertise_their_pod_ip_and_reach_each_other(overlay):
+    objs = rendered(overlay)
+    assert matcher_forwarding_problems(objs) == []
+    dep = [d for d in by_kind(objs, "Deployment") if d["metadata"]["name"] == "itm-matcher"][0]
+    env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    assert env["ITM_MATCHER_ADVERTISE_ADDRESS"]["value"] == f"$(POD_IP):{GRPC_PORT}"
+
+
+def test_ingress_allowed_follows_networkpolicy_semantics():
+    def pod(ns, component):
+        return {"metadata": {"namespace": ns}, "spec": {"template": {"metadata": {"labels": {"app": "itm", "c": component}}}}}
+
+    def policy(ingress, selector=None, ns="a"):
+        return {"kind": "NetworkPolicy", "metadata": {"name": "p", "namespace": ns},
+                "spec": {"podSelector": selector or {}, "policyTypes": ["Ingress"], "ingress": ingress}}
+
+    m_a, m_b, n_a = pod("a", "matcher"), pod("b", "matcher"), pod("a", "notifier")
+    same_ns = policy([{"from": [{"podSelector": {}}], "ports": [{"protocol": "TCP", "port": 50051}]}])
+    assert ingress_allowed([same_ns], m_a, m_a, 50051, "grpc")
+    assert not ingress_allowed([same_ns], m_a, m_b, 50051, "grpc"), "a bare podSelector is the policy's namespace only"
+    assert not ingress_allowed([same_ns], m_a, m_a, 8080, "http")
+    assert not ingress_allowed([], m_a, m_a, 50051, "grpc")
+    only_notifier = policy([{"from": [{"podSelector": {"matchLabels": {"c": "notifier"}}}], "ports": [{"port": "grpc"}]}])
+    assert ingress_allowed([only_notifier], m_a, n_a, 50051, "grpc")
+    assert not ingress_allowed([only_notifier], m_a, m_a, 50051, "grpc")
+    other_target = policy([{"from": [{"podSelector": {}}]}], selector={"matchLabels": {"c": "notifier"}})
+    assert not ingress_allowed([other_target], m_a, m_a, 50051, "grpc")
+    by_ns = policy([{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "b"}}}]}])
+    assert ingress_allowed([by_ns], m_a, m_b, 50051, "grpc") and not ingress_allowed([by_ns], m_a, m_a, 50051, "grpc")
+    udp = policy([{"ports": [{"protocol": "UDP", "port": 50051}]}])
+    assert not ingress_allowed([udp], m_a, m_a, 50051, "grpc")
+
+
+@needs_kubectl
+@pytest.mark.parametrize("rel, old, new, expected", [
+    ("base/matcher.yaml", 'value: "$(POD_IP):50051"', 'value: "$(POD_IP):50052"', "advertised port 50052 is not the gRPC port"),
+    ("base/matcher.yaml", "fieldPath: status.podIP", "fieldPath: status.hostIP", "POD_IP in ITM_MATCHER_ADVERTISE_ADDRESS should come from fieldRef status.podIP"),
+    ("base/matcher.yaml", 'value: "$(POD_IP):50051"', 'value: "itm-matcher:50051"', "ITM_MATCHER_ADVERTISE_ADDRESS should be"),
+    ("base/networkpolicies.yaml", "        - podSelector: {}\n",
+     "        - podSelector:\n            matchLabels:\n              app.kubernetes.io/component: notifier\n",
+     "NetworkPolicies do not let matcher pods reach each other's gRPC"),
+], ids=["wrong-port", "host-ip", "service-name", "policy-without-matchers"])
+def test_k8s_checks_bite_on_matcher_forwarding(tmp_path, rel, old, new, expected):
+    objs = _break_and_render(tmp_path, "prod", rel, old, new)
+    assert any(expected in p for p in matcher_forwarding_problems(objs)), matcher_forwarding_problems(objs)
+
+
+@needs_kubectl
+def test_k8s_checks_bite_on_pod_ip_defined_after_its_use():
+    objs = json.loads(json.dumps(rendered("dev")))
+    dep = [d for d in by_kind(objs, "Deployment") if d["metadata"]["name"] == "itm-matcher"][0]
+    env = dep["spec"]["template"]["spec"]["containers"][0]["env"]
+    pod_ip = next(e for e in env if e["name"] == "POD_IP")
+    env.remove(pod_ip)
+    env.append(pod_ip)
+    assert "itm-matcher: POD_IP must be defined before ITM_MATCHER_ADVERTISE_ADDRESS, or $(POD_IP) is not expanded" in matcher_forwarding_problems(objs)
