@@ -25,43 +25,43 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13itm/v1/common.proto\x12\x06itm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"}\n\rEmployeeSkill\x12\x10\n\x08skill_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12#\n\x06status\x18\x03 \x01(\x0e\x32\x13.itm.v1.SkillStatus\x12&\n\x06source\x18\x04 \x01(\x0e\x32\x16.itm.v1.EvidenceSource\"U\n\x0bRequirement\x12\x10\n\x08skill_id\x18\x01 \x01(\t\x12\x11\n\tmin_level\x18\x02 \x01(\x05\x12\x0e\n\x06weight\x18\x03 \x01(\x01\x12\x11\n\tmust_have\x18\x04 \x01(\x08\"\xf4\x01\n\x14\x45mployeeMatchProfile\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12%\n\x06skills\x18\x02 \x03(\x0b\x32\x15.itm.v1.EmployeeSkill\x12\x19\n\x11threshold_percent\x18\x03 \x01(\x05\x12\x11\n\topted_out\x18\x04 \x01(\x08\x12\x32\n\x11opportunity_types\x18\x05 \x03(\x0e\x32\x17.itm.v1.OpportunityType\x12\x18\n\x10mentoring_opt_in\x18\x06 \x01(\x08\x12\x12\n\ndepartment\x18\x07 \x01(\t\x12\x10\n\x08location\x18\x08 \x01(\t\"\xaa\x02\n\x17OpportunityMatchProfile\x12\x16\n\x0eopportunity_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12%\n\x04type\x18\x03 \x01(\x0e\x32\x17.itm.v1.OpportunityType\x12)\n\x06status\x18\x04 \x01(\x0e\x32\x19.itm.v1.OpportunityStatus\x12)\n\x0crequirements\x18\x05 \x03(\x0b\x32\x13.itm.v1.Requirement\x12\x12\n\ndepartment\x18\x06 \x01(\t\x12\x10\n\x08owner_id\x18\x07 \x01(\t\x12\x16\n\x0ehours_per_week\x18\x08 \x01(\x01\x12-\n\tposted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\".\n\x0b\x43ourseSkill\x12\x10\n\x08skill_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\"\xa3\x01\n\x06\x43ourse\x12\x11\n\tcourse_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\r\n\x05hours\x18\x03 \x01(\x01\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12$\n\x07teaches\x18\x06 \x03(\x0b\x32\x13.itm.v1.CourseSkill\x12\x0f\n\x07retired\x18\x07 \x01(\x08\x12\x0f\n\x07version\x18\x08 \x01(\x03\"A\n\rSkillFeedback\x12\x10\n\x08skill_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\"\xf6\x03\n\x0b\x41pplication\x12\x16\n\x0e\x61pplication_id\x18\x01 \x01(\t\x12\x16\n\x0eopportunity_id\x18\x02 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x03 \x01(\t\x12)\n\x06status\x18\x04 \x01(\x0e\x32\x19.itm.v1.ApplicationStatus\x12\x0c\n\x04note\x18\x05 \x01(\t\x12\x10\n\x08owner_id\x18\x06 \x01(\t\x12\x31\n\x10opportunity_type\x18\x07 \x01(\x0e\x32\x17.itm.v1.OpportunityType\x12\x16\n\x0ehours_per_week\x18\x08 \x01(\x01\x12/\n\x0ctime_release\x18\t \x01(\x0e\x32\x19.itm.v1.TimeReleaseStatus\x12\x1b\n\x13release_approver_id\x18\n \x01(\t\x12\x12\n\ndecided_by\x18\x0b \x01(\t\x12\x0e\n\x06reason\x18\x0c \x01(\t\x12\'\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\r \x03(\x0b\x32\x15.itm.v1.SkillFeedback\x12\x30\n\x0csubmitted_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07version\x18\x10 \x01(\x03\"\x0f\n\rReplayRequest\"(\n\x0eReplayResponse\x12\x16\n\x0e\x65vents_emitted\x18\x01 \x01(\x03*\x9a\x01\n\x0bSkillStatus\x12\x1c\n\x18SKILL_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14SKILL_STATUS_CLAIMED\x10\x01\x12\x1d\n\x19SKILL_STATUS_ASPIRATIONAL\x10\x02\x12\x19\n\x15SKILL_STATUS_INFERRED\x10\x03\x12\x19\n\x15SKILL_STATUS_VERIFIED\x10\x04*\xd7\x01\n\x0e\x45videnceSource\x12\x1f\n\x1b\x45VIDENCE_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45VIDENCE_SOURCE_SELF\x10\x01\x12\x1b\n\x17\x45VIDENCE_SOURCE_MANAGER\x10\x02\x12\x1e\n\x1a\x45VIDENCE_SOURCE_ASSESSMENT\x10\x03\x12\x1a\n\x16\x45VIDENCE_SOURCE_COURSE\x10\x04\x12\x17\n\x13\x45VIDENCE_SOURCE_GIG\x10\x05\x12\x18\n\x14\x45VIDENCE_SOURCE_PEER\x10\x06*\xeb\x01\n\x0fOpportunityType\x12 \n\x1cOPPORTUNITY_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14OPPORTUNITY_TYPE_GIG\x10\x01\x12\x1c\n\x18OPPORTUNITY_TYPE_PROJECT\x10\x02\x12\x1f\n\x1bOPPORTUNITY_TYPE_MENTORSHIP\x10\x03\x12\"\n\x1eOPPORTUNITY_TYPE_JOB_SHADOWING\x10\x04\x12\x1e\n\x1aOPPORTUNITY_TYPE_FREELANCE\x10\x05\x12\x19\n\x15OPPORTUNITY_TYPE_ROLE\x10\x06*\xbb\x01\n\x11OpportunityStatus\x12\"\n\x1eOPPORTUNITY_STATUS_UNSPECIFIED\x10\x00\x12\'\n#OPPORTUNITY_STATUS_PENDING_APPROVAL\x10\x01\x12\x1b\n\x17OPPORTUNITY_STATUS_OPEN\x10\x02\x12\x1d\n\x19OPPORTUNITY_STATUS_CLOSED\x10\x03\x12\x1d\n\x19OPPORTUNITY_STATUS_FILLED\x10\x04*\x83\x02\n\x11\x41pplicationStatus\x12\"\n\x1e\x41PPLICATION_STATUS_UNSPECIFIED\x10\x00\x12 \n\x1c\x41PPLICATION_STATUS_SUBMITTED\x10\x01\x12\"\n\x1e\x41PPLICATION_STATUS_SHORTLISTED\x10\x02\x12\x1f\n\x1b\x41PPLICATION_STATUS_ACCEPTED\x10\x03\x12\x1f\n\x1b\x41PPLICATION_STATUS_DECLINED\x10\x04\x12 \n\x1c\x41PPLICATION_STATUS_WITHDRAWN\x10\x05\x12 \n\x1c\x41PPLICATION_STATUS_COMPLETED\x10\x06*\x9c\x01\n\x11TimeReleaseStatus\x12#\n\x1fTIME_RELEASE_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1bTIME_RELEASE_STATUS_PENDING\x10\x01\x12 \n\x1cTIME_RELEASE_STATUS_APPROVED\x10\x02\x12\x1f\n\x1bTIME_RELEASE_STATUS_REFUSED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13itm/v1/common.proto\x12\x06itm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"}\n\rEmployeeSkill\x12\x10\n\x08skill_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12#\n\x06status\x18\x03 \x01(\x0e\x32\x13.itm.v1.SkillStatus\x12&\n\x06source\x18\x04 \x01(\x0e\x32\x16.itm.v1.EvidenceSource\"U\n\x0bRequirement\x12\x10\n\x08skill_id\x18\x01 \x01(\t\x12\x11\n\tmin_level\x18\x02 \x01(\x05\x12\x0e\n\x06weight\x18\x03 \x01(\x01\x12\x11\n\tmust_have\x18\x04 \x01(\x08\"\x9c\x02\n\x14\x45mployeeMatchProfile\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12%\n\x06skills\x18\x02 \x03(\x0b\x32\x15.itm.v1.EmployeeSkill\x12\x19\n\x11threshold_percent\x18\x03 \x01(\x05\x12\x11\n\topted_out\x18\x04 \x01(\x08\x12\x32\n\x11opportunity_types\x18\x05 \x03(\x0e\x32\x17.itm.v1.OpportunityType\x12\x18\n\x10mentoring_opt_in\x18\x06 \x01(\x08\x12\x12\n\ndepartment\x18\x07 \x01(\t\x12\x10\n\x08location\x18\x08 \x01(\t\x12&\n\x1ehidden_from_opportunity_owners\x18\t \x01(\x08\"\xaa\x02\n\x17OpportunityMatchProfile\x12\x16\n\x0eopportunity_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12%\n\x04type\x18\x03 \x01(\x0e\x32\x17.itm.v1.OpportunityType\x12)\n\x06status\x18\x04 \x01(\x0e\x32\x19.itm.v1.OpportunityStatus\x12)\n\x0crequirements\x18\x05 \x03(\x0b\x32\x13.itm.v1.Requirement\x12\x12\n\ndepartment\x18\x06 \x01(\t\x12\x10\n\x08owner_id\x18\x07 \x01(\t\x12\x16\n\x0ehours_per_week\x18\x08 \x01(\x01\x12-\n\tposted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\".\n\x0b\x43ourseSkill\x12\x10\n\x08skill_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\"\xa3\x01\n\x06\x43ourse\x12\x11\n\tcourse_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\r\n\x05hours\x18\x03 \x01(\x01\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12$\n\x07teaches\x18\x06 \x03(\x0b\x32\x13.itm.v1.CourseSkill\x12\x0f\n\x07retired\x18\x07 \x01(\x08\x12\x0f\n\x07version\x18\x08 \x01(\x03\"A\n\rSkillFeedback\x12\x10\n\x08skill_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\"\xf6\x03\n\x0b\x41pplication\x12\x16\n\x0e\x61pplication_id\x18\x01 \x01(\t\x12\x16\n\x0eopportunity_id\x18\x02 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x03 \x01(\t\x12)\n\x06status\x18\x04 \x01(\x0e\x32\x19.itm.v1.ApplicationStatus\x12\x0c\n\x04note\x18\x05 \x01(\t\x12\x10\n\x08owner_id\x18\x06 \x01(\t\x12\x31\n\x10opportunity_type\x18\x07 \x01(\x0e\x32\x17.itm.v1.OpportunityType\x12\x16\n\x0ehours_per_week\x18\x08 \x01(\x01\x12/\n\x0ctime_release\x18\t \x01(\x0e\x32\x19.itm.v1.TimeReleaseStatus\x12\x1b\n\x13release_approver_id\x18\n \x01(\t\x12\x12\n\ndecided_by\x18\x0b \x01(\t\x12\x0e\n\x06reason\x18\x0c \x01(\t\x12\'\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\r \x03(\x0b\x32\x15.itm.v1.SkillFeedback\x12\x30\n\x0csubmitted_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07version\x18\x10 \x01(\x03\"\x0f\n\rReplayRequest\"(\n\x0eReplayResponse\x12\x16\n\x0e\x65vents_emitted\x18\x01 \x01(\x03*\x9a\x01\n\x0bSkillStatus\x12\x1c\n\x18SKILL_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14SKILL_STATUS_CLAIMED\x10\x01\x12\x1d\n\x19SKILL_STATUS_ASPIRATIONAL\x10\x02\x12\x19\n\x15SKILL_STATUS_INFERRED\x10\x03\x12\x19\n\x15SKILL_STATUS_VERIFIED\x10\x04*\xd7\x01\n\x0e\x45videnceSource\x12\x1f\n\x1b\x45VIDENCE_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45VIDENCE_SOURCE_SELF\x10\x01\x12\x1b\n\x17\x45VIDENCE_SOURCE_MANAGER\x10\x02\x12\x1e\n\x1a\x45VIDENCE_SOURCE_ASSESSMENT\x10\x03\x12\x1a\n\x16\x45VIDENCE_SOURCE_COURSE\x10\x04\x12\x17\n\x13\x45VIDENCE_SOURCE_GIG\x10\x05\x12\x18\n\x14\x45VIDENCE_SOURCE_PEER\x10\x06*\xeb\x01\n\x0fOpportunityType\x12 \n\x1cOPPORTUNITY_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14OPPORTUNITY_TYPE_GIG\x10\x01\x12\x1c\n\x18OPPORTUNITY_TYPE_PROJECT\x10\x02\x12\x1f\n\x1bOPPORTUNITY_TYPE_MENTORSHIP\x10\x03\x12\"\n\x1eOPPORTUNITY_TYPE_JOB_SHADOWING\x10\x04\x12\x1e\n\x1aOPPORTUNITY_TYPE_FREELANCE\x10\x05\x12\x19\n\x15OPPORTUNITY_TYPE_ROLE\x10\x06*\xbb\x01\n\x11OpportunityStatus\x12\"\n\x1eOPPORTUNITY_STATUS_UNSPECIFIED\x10\x00\x12\'\n#OPPORTUNITY_STATUS_PENDING_APPROVAL\x10\x01\x12\x1b\n\x17OPPORTUNITY_STATUS_OPEN\x10\x02\x12\x1d\n\x19OPPORTUNITY_STATUS_CLOSED\x10\x03\x12\x1d\n\x19OPPORTUNITY_STATUS_FILLED\x10\x04*\x83\x02\n\x11\x41pplicationStatus\x12\"\n\x1e\x41PPLICATION_STATUS_UNSPECIFIED\x10\x00\x12 \n\x1c\x41PPLICATION_STATUS_SUBMITTED\x10\x01\x12\"\n\x1e\x41PPLICATION_STATUS_SHORTLISTED\x10\x02\x12\x1f\n\x1b\x41PPLICATION_STATUS_ACCEPTED\x10\x03\x12\x1f\n\x1b\x41PPLICATION_STATUS_DECLINED\x10\x04\x12 \n\x1c\x41PPLICATION_STATUS_WITHDRAWN\x10\x05\x12 \n\x1c\x41PPLICATION_STATUS_COMPLETED\x10\x06*\x9c\x01\n\x11TimeReleaseStatus\x12#\n\x1fTIME_RELEASE_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1bTIME_RELEASE_STATUS_PENDING\x10\x01\x12 \n\x1cTIME_RELEASE_STATUS_APPROVED\x10\x02\x12\x1f\n\x1bTIME_RELEASE_STATUS_REFUSED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'itm.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SKILLSTATUS']._serialized_start=1672
-  _globals['_SKILLSTATUS']._serialized_end=1826
-  _globals['_EVIDENCESOURCE']._serialized_start=1829
-  _globals['_EVIDENCESOURCE']._serialized_end=2044
-  _globals['_OPPORTUNITYTYPE']._serialized_start=2047
-  _globals['_OPPORTUNITYTYPE']._serialized_end=2282
-  _globals['_OPPORTUNITYSTATUS']._serialized_start=2285
-  _globals['_OPPORTUNITYSTATUS']._serialized_end=2472
-  _globals['_APPLICATIONSTATUS']._serialized_start=2475
-  _globals['_APPLICATIONSTATUS']._serialized_end=2734
-  _globals['_TIMERELEASESTATUS']._serialized_start=2737
-  _globals['_TIMERELEASESTATUS']._serialized_end=2893
+  _globals['_SKILLSTATUS']._serialized_start=1712
+  _globals['_SKILLSTATUS']._serialized_end=1866
+  _globals['_EVIDENCESOURCE']._serialized_start=1869
+  _globals['_EVIDENCESOURCE']._serialized_end=2084
+  _globals['_OPPORTUNITYTYPE']._serialized_start=2087
+  _globals['_OPPORTUNITYTYPE']._serialized_end=2322
+  _globals['_OPPORTUNITYSTATUS']._serialized_start=2325
+  _globals['_OPPORTUNITYSTATUS']._serialized_end=2512
+  _globals['_APPLICATIONSTATUS']._serialized_start=2515
+  _globals['_APPLICATIONSTATUS']._serialized_end=2774
+  _globals['_TIMERELEASESTATUS']._serialized_start=2777
+  _globals['_TIMERELEASESTATUS']._serialized_end=2933
   _globals['_EMPLOYEESKILL']._serialized_start=64
   _globals['_EMPLOYEESKILL']._serialized_end=189
   _globals['_REQUIREMENT']._serialized_start=191
   _globals['_REQUIREMENT']._serialized_end=276
   _globals['_EMPLOYEEMATCHPROFILE']._serialized_start=279
-  _globals['_EMPLOYEEMATCHPROFILE']._serialized_end=523
-  _globals['_OPPORTUNITYMATCHPROFILE']._serialized_start=526
-  _globals['_OPPORTUNITYMATCHPROFILE']._serialized_end=824
-  _globals['_COURSESKILL']._serialized_start=826
-  _globals['_COURSESKILL']._serialized_end=872
-  _globals['_COURSE']._serialized_start=875
-  _globals['_COURSE']._serialized_end=1038
-  _globals['_SKILLFEEDBACK']._serialized_start=1040
-  _globals['_SKILLFEEDBACK']._serialized_end=1105
-  _globals['_APPLICATION']._serialized_start=1108
-  _globals['_APPLICATION']._serialized_end=1610
-  _globals['_REPLAYREQUEST']._serialized_start=1612
-  _globals['_REPLAYREQUEST']._serialized_end=1627
-  _globals['_REPLAYRESPONSE']._serialized_start=1629
-  _globals['_REPLAYRESPONSE']._serialized_end=1669
+  _globals['_EMPLOYEEMATCHPROFILE']._serialized_end=563
+  _globals['_OPPORTUNITYMATCHPROFILE']._serialized_start=566
+  _globals['_OPPORTUNITYMATCHPROFILE']._serialized_end=864
+  _globals['_COURSESKILL']._serialized_start=866
+  _globals['_COURSESKILL']._serialized_end=912
+  _globals['_COURSE']._serialized_start=915
+  _globals['_COURSE']._serialized_end=1078
+  _globals['_SKILLFEEDBACK']._serialized_start=1080
+  _globals['_SKILLFEEDBACK']._serialized_end=1145
+  _globals['_APPLICATION']._serialized_start=1148
+  _globals['_APPLICATION']._serialized_end=1650
+  _globals['_REPLAYREQUEST']._serialized_start=1652
+  _globals['_REPLAYREQUEST']._serialized_end=1667
+  _globals['_REPLAYRESPONSE']._serialized_start=1669
+  _globals['_REPLAYRESPONSE']._serialized_end=1709
 # @@protoc_insertion_point(module_scope)

@@ -123,7 +123,7 @@ class Requirement(_message.Message):
     def __init__(self, skill_id: _Optional[str] = ..., min_level: _Optional[int] = ..., weight: _Optional[float] = ..., must_have: _Optional[bool] = ...) -> None: ...
 
 class EmployeeMatchProfile(_message.Message):
-    __slots__ = ("employee_id", "skills", "threshold_percent", "opted_out", "opportunity_types", "mentoring_opt_in", "department", "location")
+    __slots__ = ("employee_id", "skills", "threshold_percent", "opted_out", "opportunity_types", "mentoring_opt_in", "department", "location", "hidden_from_opportunity_owners")
     EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
     SKILLS_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_PERCENT_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +132,7 @@ class EmployeeMatchProfile(_message.Message):
     MENTORING_OPT_IN_FIELD_NUMBER: _ClassVar[int]
     DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
+    HIDDEN_FROM_OPPORTUNITY_OWNERS_FIELD_NUMBER: _ClassVar[int]
     employee_id: str
     skills: _containers.RepeatedCompositeFieldContainer[EmployeeSkill]
     threshold_percent: int
@@ -140,7 +141,8 @@ class EmployeeMatchProfile(_message.Message):
     mentoring_opt_in: bool
     department: str
     location: str
-    def __init__(self, employee_id: _Optional[str] = ..., skills: _Optional[_Iterable[_Union[EmployeeSkill, _Mapping]]] = ..., threshold_percent: _Optional[int] = ..., opted_out: _Optional[bool] = ..., opportunity_types: _Optional[_Iterable[_Union[OpportunityType, str]]] = ..., mentoring_opt_in: _Optional[bool] = ..., department: _Optional[str] = ..., location: _Optional[str] = ...) -> None: ...
+    hidden_from_opportunity_owners: bool
+    def __init__(self, employee_id: _Optional[str] = ..., skills: _Optional[_Iterable[_Union[EmployeeSkill, _Mapping]]] = ..., threshold_percent: _Optional[int] = ..., opted_out: _Optional[bool] = ..., opportunity_types: _Optional[_Iterable[_Union[OpportunityType, str]]] = ..., mentoring_opt_in: _Optional[bool] = ..., department: _Optional[str] = ..., location: _Optional[str] = ..., hidden_from_opportunity_owners: _Optional[bool] = ...) -> None: ...
 
 class OpportunityMatchProfile(_message.Message):
     __slots__ = ("opportunity_id", "title", "type", "status", "requirements", "department", "owner_id", "hours_per_week", "posted_at")

@@ -66,12 +66,14 @@ class SkillEndorsed(_message.Message):
     def __init__(self, skill: _Optional[_Union[_common_pb2.EmployeeSkill, _Mapping]] = ..., endorser_id: _Optional[str] = ..., level: _Optional[int] = ..., profile: _Optional[_Union[_common_pb2.EmployeeMatchProfile, _Mapping]] = ..., endorsements: _Optional[int] = ...) -> None: ...
 
 class VisibilityChanged(_message.Message):
-    __slots__ = ("hide_aspirational_from_managers", "profile")
+    __slots__ = ("hide_aspirational_from_managers", "profile", "hidden_from_opportunity_owners")
     HIDE_ASPIRATIONAL_FROM_MANAGERS_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
+    HIDDEN_FROM_OPPORTUNITY_OWNERS_FIELD_NUMBER: _ClassVar[int]
     hide_aspirational_from_managers: bool
     profile: _common_pb2.EmployeeMatchProfile
-    def __init__(self, hide_aspirational_from_managers: _Optional[bool] = ..., profile: _Optional[_Union[_common_pb2.EmployeeMatchProfile, _Mapping]] = ...) -> None: ...
+    hidden_from_opportunity_owners: bool
+    def __init__(self, hide_aspirational_from_managers: _Optional[bool] = ..., profile: _Optional[_Union[_common_pb2.EmployeeMatchProfile, _Mapping]] = ..., hidden_from_opportunity_owners: _Optional[bool] = ...) -> None: ...
 
 class PreferencesChanged(_message.Message):
     __slots__ = ("profile",)

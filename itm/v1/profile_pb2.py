@@ -27,63 +27,63 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from itm.v1 import common_pb2 as itm_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14itm/v1/profile.proto\x12\x06itm.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13itm/v1/common.proto\"\xbe\x01\n\x08\x45vidence\x12&\n\x06source\x18\x01 \x01(\x0e\x32\x16.itm.v1.EvidenceSource\x12\x11\n\treference\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05level\x18\x04 \x01(\x05\x12#\n\x06status\x18\x05 \x01(\x0e\x32\x13.itm.v1.SkillStatus\x12\x0c\n\x04note\x18\x06 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\t\"m\n\x0bSkillRecord\x12$\n\x05skill\x18\x01 \x01(\x0b\x32\x15.itm.v1.EmployeeSkill\x12\"\n\x08\x65vidence\x18\x02 \x03(\x0b\x32\x10.itm.v1.Evidence\x12\x14\n\x0c\x65ndorsements\x18\x03 \x01(\x05\"5\n\nVisibility\x12\'\n\x1fhide_aspirational_from_managers\x18\x01 \x01(\x08\"\x8e\x01\n\x10MatchPreferences\x12\x19\n\x11threshold_percent\x18\x01 \x01(\x05\x12\x11\n\topted_out\x18\x02 \x01(\x08\x12\x32\n\x11opportunity_types\x18\x03 \x03(\x0e\x32\x17.itm.v1.OpportunityType\x12\x18\n\x10mentoring_opt_in\x18\x04 \x01(\x08\"\x92\x03\n\x08\x45mployee\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\ndepartment\x18\x03 \x01(\t\x12\x12\n\nmanager_id\x18\x04 \x01(\t\x12\x10\n\x08location\x18\x05 \x01(\t\x12 \n\x18hours_available_per_week\x18\x06 \x01(\x01\x12\x1a\n\x12\x63\x61reer_aspirations\x18\x07 \x03(\t\x12#\n\x06skills\x18\x08 \x03(\x0b\x32\x13.itm.v1.SkillRecord\x12-\n\x0bpreferences\x18\t \x01(\x0b\x32\x18.itm.v1.MatchPreferences\x12\x0f\n\x07version\x18\n \x01(\x03\x12&\n\nvisibility\x18\x0b \x01(\x0b\x32\x12.itm.v1.Visibility\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc6\x01\n\x15\x43reateEmployeeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x12\n\ndepartment\x18\x04 \x01(\t\x12\x12\n\nmanager_id\x18\x05 \x01(\t\x12\x10\n\x08location\x18\x06 \x01(\t\x12 \n\x18hours_available_per_week\x18\x07 \x01(\x01\x12\x1a\n\x12\x63\x61reer_aspirations\x18\x08 \x03(\t\")\n\x12GetEmployeeRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\"\xfd\x01\n\x15UpdateEmployeeRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x12\n\ndepartment\x18\x04 \x01(\t\x12\x12\n\nmanager_id\x18\x05 \x01(\t\x12\x10\n\x08location\x18\x06 \x01(\t\x12 \n\x18hours_available_per_week\x18\x07 \x01(\x01\x12\x1a\n\x12\x63\x61reer_aspirations\x18\x08 \x03(\t\x12/\n\x0bupdate_mask\x18\t \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"\x80\x02\n\x12UpsertSkillRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\r\n\x05skill\x18\x03 \x01(\t\x12\r\n\x05level\x18\x04 \x01(\x05\x12#\n\x06status\x18\x05 \x01(\x0e\x32\x13.itm.v1.SkillStatus\x12&\n\x06source\x18\x06 \x01(\x0e\x32\x16.itm.v1.EvidenceSource\x12\x11\n\treference\x18\x07 \x01(\t\x12/\n\x0b\x65vidence_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\t \x01(\t\"R\n\x12RemoveSkillRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\r\n\x05skill\x18\x03 \x01(\t\"\xcd\x01\n\x12VerifySkillRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\r\n\x05skill\x18\x03 \x01(\t\x12\r\n\x05level\x18\x04 \x01(\x05\x12&\n\x06source\x18\x05 \x01(\x0e\x32\x16.itm.v1.EvidenceSource\x12\x11\n\treference\x18\x06 \x01(\t\x12/\n\x0b\x65vidence_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x85\x01\n\x13\x45ndorseSkillRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\r\n\x05skill\x18\x03 \x01(\t\x12\r\n\x05level\x18\x04 \x01(\x05\x12\x13\n\x0b\x65ndorser_id\x18\x05 \x01(\t\x12\x0c\n\x04note\x18\x06 \x01(\t\"m\n\x14SetVisibilityRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12&\n\nvisibility\x18\x03 \x01(\x0b\x32\x12.itm.v1.Visibility\"u\n\x15SetPreferencesRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12-\n\x0bpreferences\x18\x03 \x01(\x0b\x32\x18.itm.v1.MatchPreferences\"=\n\x14ListEmployeesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"U\n\x15ListEmployeesResponse\x12#\n\temployees\x18\x01 \x03(\x0b\x32\x10.itm.v1.Employee\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa5\x01\n\x0cHistoryEntry\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x16\n\x0e\x63orrelation_id\x18\x04 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12\x0f\n\x07summary\x18\x06 \x01(\t\x12&\n\x02\x61t\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"X\n\x1aListEmployeeHistoryRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"]\n\x1bListEmployeeHistoryResponse\x12%\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x14.itm.v1.HistoryEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"J\n\x16ImportEmployeesRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0b\n\x03\x63sv\x18\x02 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\"|\n\x0fImportRowResult\x12\x0b\n\x03row\x18\x01 \x01(\x05\x12\x13\n\x0b\x65mployee_id\x18\x02 \x01(\t\x12&\n\x07outcome\x18\x03 \x01(\x0e\x32\x15.itm.v1.ImportOutcome\x12\x0e\n\x06\x65rrors\x18\x04 \x03(\t\x12\x0f\n\x07version\x18\x05 \x01(\x03\"\xa9\x01\n\x17ImportEmployeesResponse\x12\x0c\n\x04rows\x18\x01 \x01(\x05\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x05\x12\x0f\n\x07updated\x18\x03 \x01(\x05\x12\x11\n\tunchanged\x18\x04 \x01(\x05\x12\x10\n\x08rejected\x18\x05 \x01(\x05\x12(\n\x07results\x18\x06 \x03(\x0b\x32\x17.itm.v1.ImportRowResult\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\";\n\x14\x45raseEmployeeRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"H\n\x15\x45raseEmployeeResponse\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x1a\n\x12tombstone_event_id\x18\x02 \x01(\t*\xa2\x01\n\rImportOutcome\x12\x1e\n\x1aIMPORT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1a\n\x16IMPORT_OUTCOME_CREATED\x10\x01\x12\x1a\n\x16IMPORT_OUTCOME_UPDATED\x10\x02\x12\x1c\n\x18IMPORT_OUTCOME_UNCHANGED\x10\x03\x12\x1b\n\x17IMPORT_OUTCOME_REJECTED\x10\x04\x32\xd6\x07\n\x0eProfileService\x12\x41\n\x0e\x43reateEmployee\x12\x1d.itm.v1.CreateEmployeeRequest\x1a\x10.itm.v1.Employee\x12;\n\x0bGetEmployee\x12\x1a.itm.v1.GetEmployeeRequest\x1a\x10.itm.v1.Employee\x12\x41\n\x0eUpdateEmployee\x12\x1d.itm.v1.UpdateEmployeeRequest\x1a\x10.itm.v1.Employee\x12;\n\x0bUpsertSkill\x12\x1a.itm.v1.UpsertSkillRequest\x1a\x10.itm.v1.Employee\x12;\n\x0bRemoveSkill\x12\x1a.itm.v1.RemoveSkillRequest\x1a\x10.itm.v1.Employee\x12;\n\x0bVerifySkill\x12\x1a.itm.v1.VerifySkillRequest\x1a\x10.itm.v1.Employee\x12\x41\n\x0eSetPreferences\x12\x1d.itm.v1.SetPreferencesRequest\x1a\x10.itm.v1.Employee\x12=\n\x0c\x45ndorseSkill\x12\x1b.itm.v1.EndorseSkillRequest\x1a\x10.itm.v1.Employee\x12?\n\rSetVisibility\x12\x1c.itm.v1.SetVisibilityRequest\x1a\x10.itm.v1.Employee\x12L\n\rListEmployees\x12\x1c.itm.v1.ListEmployeesRequest\x1a\x1d.itm.v1.ListEmployeesResponse\x12^\n\x13ListEmployeeHistory\x12\".itm.v1.ListEmployeeHistoryRequest\x1a#.itm.v1.ListEmployeeHistoryResponse\x12R\n\x0fImportEmployees\x12\x1e.itm.v1.ImportEmployeesRequest\x1a\x1f.itm.v1.ImportEmployeesResponse\x12L\n\rEraseEmployee\x12\x1c.itm.v1.EraseEmployeeRequest\x1a\x1d.itm.v1.EraseEmployeeResponse\x12\x37\n\x06Replay\x12\x15.itm.v1.ReplayRequest\x1a\x16.itm.v1.ReplayResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14itm/v1/profile.proto\x12\x06itm.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13itm/v1/common.proto\"\xbe\x01\n\x08\x45vidence\x12&\n\x06source\x18\x01 \x01(\x0e\x32\x16.itm.v1.EvidenceSource\x12\x11\n\treference\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05level\x18\x04 \x01(\x05\x12#\n\x06status\x18\x05 \x01(\x0e\x32\x13.itm.v1.SkillStatus\x12\x0c\n\x04note\x18\x06 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\t\"m\n\x0bSkillRecord\x12$\n\x05skill\x18\x01 \x01(\x0b\x32\x15.itm.v1.EmployeeSkill\x12\"\n\x08\x65vidence\x18\x02 \x03(\x0b\x32\x10.itm.v1.Evidence\x12\x14\n\x0c\x65ndorsements\x18\x03 \x01(\x05\"]\n\nVisibility\x12\'\n\x1fhide_aspirational_from_managers\x18\x01 \x01(\x08\x12&\n\x1ehidden_from_opportunity_owners\x18\x02 \x01(\x08\"\x8e\x01\n\x10MatchPreferences\x12\x19\n\x11threshold_percent\x18\x01 \x01(\x05\x12\x11\n\topted_out\x18\x02 \x01(\x08\x12\x32\n\x11opportunity_types\x18\x03 \x03(\x0e\x32\x17.itm.v1.OpportunityType\x12\x18\n\x10mentoring_opt_in\x18\x04 \x01(\x08\"\x92\x03\n\x08\x45mployee\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\ndepartment\x18\x03 \x01(\t\x12\x12\n\nmanager_id\x18\x04 \x01(\t\x12\x10\n\x08location\x18\x05 \x01(\t\x12 \n\x18hours_available_per_week\x18\x06 \x01(\x01\x12\x1a\n\x12\x63\x61reer_aspirations\x18\x07 \x03(\t\x12#\n\x06skills\x18\x08 \x03(\x0b\x32\x13.itm.v1.SkillRecord\x12-\n\x0bpreferences\x18\t \x01(\x0b\x32\x18.itm.v1.MatchPreferences\x12\x0f\n\x07version\x18\n \x01(\x03\x12&\n\nvisibility\x18\x0b \x01(\x0b\x32\x12.itm.v1.Visibility\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc6\x01\n\x15\x43reateEmployeeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x12\n\ndepartment\x18\x04 \x01(\t\x12\x12\n\nmanager_id\x18\x05 \x01(\t\x12\x10\n\x08location\x18\x06 \x01(\t\x12 \n\x18hours_available_per_week\x18\x07 \x01(\x01\x12\x1a\n\x12\x63\x61reer_aspirations\x18\x08 \x03(\t\")\n\x12GetEmployeeRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\"\xfd\x01\n\x15UpdateEmployeeRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x12\n\ndepartment\x18\x04 \x01(\t\x12\x12\n\nmanager_id\x18\x05 \x01(\t\x12\x10\n\x08location\x18\x06 \x01(\t\x12 \n\x18hours_available_per_week\x18\x07 \x01(\x01\x12\x1a\n\x12\x63\x61reer_aspirations\x18\x08 \x03(\t\x12/\n\x0bupdate_mask\x18\t \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"\x80\x02\n\x12UpsertSkillRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\r\n\x05skill\x18\x03 \x01(\t\x12\r\n\x05level\x18\x04 \x01(\x05\x12#\n\x06status\x18\x05 \x01(\x0e\x32\x13.itm.v1.SkillStatus\x12&\n\x06source\x18\x06 \x01(\x0e\x32\x16.itm.v1.EvidenceSource\x12\x11\n\treference\x18\x07 \x01(\t\x12/\n\x0b\x65vidence_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\t \x01(\t\"R\n\x12RemoveSkillRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\r\n\x05skill\x18\x03 \x01(\t\"\xcd\x01\n\x12VerifySkillRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\r\n\x05skill\x18\x03 \x01(\t\x12\r\n\x05level\x18\x04 \x01(\x05\x12&\n\x06source\x18\x05 \x01(\x0e\x32\x16.itm.v1.EvidenceSource\x12\x11\n\treference\x18\x06 \x01(\t\x12/\n\x0b\x65vidence_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x85\x01\n\x13\x45ndorseSkillRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\r\n\x05skill\x18\x03 \x01(\t\x12\r\n\x05level\x18\x04 \x01(\x05\x12\x13\n\x0b\x65ndorser_id\x18\x05 \x01(\t\x12\x0c\n\x04note\x18\x06 \x01(\t\"m\n\x14SetVisibilityRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12&\n\nvisibility\x18\x03 \x01(\x0b\x32\x12.itm.v1.Visibility\"u\n\x15SetPreferencesRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12-\n\x0bpreferences\x18\x03 \x01(\x0b\x32\x18.itm.v1.MatchPreferences\"=\n\x14ListEmployeesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"U\n\x15ListEmployeesResponse\x12#\n\temployees\x18\x01 \x03(\x0b\x32\x10.itm.v1.Employee\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa5\x01\n\x0cHistoryEntry\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x16\n\x0e\x63orrelation_id\x18\x04 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12\x0f\n\x07summary\x18\x06 \x01(\t\x12&\n\x02\x61t\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"X\n\x1aListEmployeeHistoryRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"]\n\x1bListEmployeeHistoryResponse\x12%\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x14.itm.v1.HistoryEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"J\n\x16ImportEmployeesRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0b\n\x03\x63sv\x18\x02 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\"|\n\x0fImportRowResult\x12\x0b\n\x03row\x18\x01 \x01(\x05\x12\x13\n\x0b\x65mployee_id\x18\x02 \x01(\t\x12&\n\x07outcome\x18\x03 \x01(\x0e\x32\x15.itm.v1.ImportOutcome\x12\x0e\n\x06\x65rrors\x18\x04 \x03(\t\x12\x0f\n\x07version\x18\x05 \x01(\x03\"\xa9\x01\n\x17ImportEmployeesResponse\x12\x0c\n\x04rows\x18\x01 \x01(\x05\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x05\x12\x0f\n\x07updated\x18\x03 \x01(\x05\x12\x11\n\tunchanged\x18\x04 \x01(\x05\x12\x10\n\x08rejected\x18\x05 \x01(\x05\x12(\n\x07results\x18\x06 \x03(\x0b\x32\x17.itm.v1.ImportRowResult\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\";\n\x14\x45raseEmployeeRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"H\n\x15\x45raseEmployeeResponse\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x1a\n\x12tombstone_event_id\x18\x02 \x01(\t*\xa2\x01\n\rImportOutcome\x12\x1e\n\x1aIMPORT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1a\n\x16IMPORT_OUTCOME_CREATED\x10\x01\x12\x1a\n\x16IMPORT_OUTCOME_UPDATED\x10\x02\x12\x1c\n\x18IMPORT_OUTCOME_UNCHANGED\x10\x03\x12\x1b\n\x17IMPORT_OUTCOME_REJECTED\x10\x04\x32\xd6\x07\n\x0eProfileService\x12\x41\n\x0e\x43reateEmployee\x12\x1d.itm.v1.CreateEmployeeRequest\x1a\x10.itm.v1.Employee\x12;\n\x0bGetEmployee\x12\x1a.itm.v1.GetEmployeeRequest\x1a\x10.itm.v1.Employee\x12\x41\n\x0eUpdateEmployee\x12\x1d.itm.v1.UpdateEmployeeRequest\x1a\x10.itm.v1.Employee\x12;\n\x0bUpsertSkill\x12\x1a.itm.v1.UpsertSkillRequest\x1a\x10.itm.v1.Employee\x12;\n\x0bRemoveSkill\x12\x1a.itm.v1.RemoveSkillRequest\x1a\x10.itm.v1.Employee\x12;\n\x0bVerifySkill\x12\x1a.itm.v1.VerifySkillRequest\x1a\x10.itm.v1.Employee\x12\x41\n\x0eSetPreferences\x12\x1d.itm.v1.SetPreferencesRequest\x1a\x10.itm.v1.Employee\x12=\n\x0c\x45ndorseSkill\x12\x1b.itm.v1.EndorseSkillRequest\x1a\x10.itm.v1.Employee\x12?\n\rSetVisibility\x12\x1c.itm.v1.SetVisibilityRequest\x1a\x10.itm.v1.Employee\x12L\n\rListEmployees\x12\x1c.itm.v1.ListEmployeesRequest\x1a\x1d.itm.v1.ListEmployeesResponse\x12^\n\x13ListEmployeeHistory\x12\".itm.v1.ListEmployeeHistoryRequest\x1a#.itm.v1.ListEmployeeHistoryResponse\x12R\n\x0fImportEmployees\x12\x1e.itm.v1.ImportEmployeesRequest\x1a\x1f.itm.v1.ImportEmployeesResponse\x12L\n\rEraseEmployee\x12\x1c.itm.v1.EraseEmployeeRequest\x1a\x1d.itm.v1.EraseEmployeeResponse\x12\x37\n\x06Replay\x12\x15.itm.v1.ReplayRequest\x1a\x16.itm.v1.ReplayResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'itm.v1.profile_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_IMPORTOUTCOME']._serialized_start=3459
-  _globals['_IMPORTOUTCOME']._serialized_end=3621
+  _globals['_IMPORTOUTCOME']._serialized_start=3499
+  _globals['_IMPORTOUTCOME']._serialized_end=3661
   _globals['_EVIDENCE']._serialized_start=121
   _globals['_EVIDENCE']._serialized_end=311
   _globals['_SKILLRECORD']._serialized_start=313
   _globals['_SKILLRECORD']._serialized_end=422
   _globals['_VISIBILITY']._serialized_start=424
-  _globals['_VISIBILITY']._serialized_end=477
-  _globals['_MATCHPREFERENCES']._serialized_start=480
-  _globals['_MATCHPREFERENCES']._serialized_end=622
-  _globals['_EMPLOYEE']._serialized_start=625
-  _globals['_EMPLOYEE']._serialized_end=1027
-  _globals['_CREATEEMPLOYEEREQUEST']._serialized_start=1030
-  _globals['_CREATEEMPLOYEEREQUEST']._serialized_end=1228
-  _globals['_GETEMPLOYEEREQUEST']._serialized_start=1230
-  _globals['_GETEMPLOYEEREQUEST']._serialized_end=1271
-  _globals['_UPDATEEMPLOYEEREQUEST']._serialized_start=1274
-  _globals['_UPDATEEMPLOYEEREQUEST']._serialized_end=1527
-  _globals['_UPSERTSKILLREQUEST']._serialized_start=1530
-  _globals['_UPSERTSKILLREQUEST']._serialized_end=1786
-  _globals['_REMOVESKILLREQUEST']._serialized_start=1788
-  _globals['_REMOVESKILLREQUEST']._serialized_end=1870
-  _globals['_VERIFYSKILLREQUEST']._serialized_start=1873
-  _globals['_VERIFYSKILLREQUEST']._serialized_end=2078
-  _globals['_ENDORSESKILLREQUEST']._serialized_start=2081
-  _globals['_ENDORSESKILLREQUEST']._serialized_end=2214
-  _globals['_SETVISIBILITYREQUEST']._serialized_start=2216
-  _globals['_SETVISIBILITYREQUEST']._serialized_end=2325
-  _globals['_SETPREFERENCESREQUEST']._serialized_start=2327
-  _globals['_SETPREFERENCESREQUEST']._serialized_end=2444
-  _globals['_LISTEMPLOYEESREQUEST']._serialized_start=2446
-  _globals['_LISTEMPLOYEESREQUEST']._serialized_end=2507
-  _globals['_LISTEMPLOYEESRESPONSE']._serialized_start=2509
-  _globals['_LISTEMPLOYEESRESPONSE']._serialized_end=2594
-  _globals['_HISTORYENTRY']._serialized_start=2597
-  _globals['_HISTORYENTRY']._serialized_end=2762
-  _globals['_LISTEMPLOYEEHISTORYREQUEST']._serialized_start=2764
-  _globals['_LISTEMPLOYEEHISTORYREQUEST']._serialized_end=2852
-  _globals['_LISTEMPLOYEEHISTORYRESPONSE']._serialized_start=2854
-  _globals['_LISTEMPLOYEEHISTORYRESPONSE']._serialized_end=2947
-  _globals['_IMPORTEMPLOYEESREQUEST']._serialized_start=2949
-  _globals['_IMPORTEMPLOYEESREQUEST']._serialized_end=3023
-  _globals['_IMPORTROWRESULT']._serialized_start=3025
-  _globals['_IMPORTROWRESULT']._serialized_end=3149
-  _globals['_IMPORTEMPLOYEESRESPONSE']._serialized_start=3152
-  _globals['_IMPORTEMPLOYEESRESPONSE']._serialized_end=3321
-  _globals['_ERASEEMPLOYEEREQUEST']._serialized_start=3323
-  _globals['_ERASEEMPLOYEEREQUEST']._serialized_end=3382
-  _globals['_ERASEEMPLOYEERESPONSE']._serialized_start=3384
-  _globals['_ERASEEMPLOYEERESPONSE']._serialized_end=3456
-  _globals['_PROFILESERVICE']._serialized_start=3624
-  _globals['_PROFILESERVICE']._serialized_end=4606
+  _globals['_VISIBILITY']._serialized_end=517
+  _globals['_MATCHPREFERENCES']._serialized_start=520
+  _globals['_MATCHPREFERENCES']._serialized_end=662
+  _globals['_EMPLOYEE']._serialized_start=665
+  _globals['_EMPLOYEE']._serialized_end=1067
+  _globals['_CREATEEMPLOYEEREQUEST']._serialized_start=1070
+  _globals['_CREATEEMPLOYEEREQUEST']._serialized_end=1268
+  _globals['_GETEMPLOYEEREQUEST']._serialized_start=1270
+  _globals['_GETEMPLOYEEREQUEST']._serialized_end=1311
+  _globals['_UPDATEEMPLOYEEREQUEST']._serialized_start=1314
+  _globals['_UPDATEEMPLOYEEREQUEST']._serialized_end=1567
+  _globals['_UPSERTSKILLREQUEST']._serialized_start=1570
+  _globals['_UPSERTSKILLREQUEST']._serialized_end=1826
+  _globals['_REMOVESKILLREQUEST']._serialized_start=1828
+  _globals['_REMOVESKILLREQUEST']._serialized_end=1910
+  _globals['_VERIFYSKILLREQUEST']._serialized_start=1913
+  _globals['_VERIFYSKILLREQUEST']._serialized_end=2118
+  _globals['_ENDORSESKILLREQUEST']._serialized_start=2121
+  _globals['_ENDORSESKILLREQUEST']._serialized_end=2254
+  _globals['_SETVISIBILITYREQUEST']._serialized_start=2256
+  _globals['_SETVISIBILITYREQUEST']._serialized_end=2365
+  _globals['_SETPREFERENCESREQUEST']._serialized_start=2367
+  _globals['_SETPREFERENCESREQUEST']._serialized_end=2484
+  _globals['_LISTEMPLOYEESREQUEST']._serialized_start=2486
+  _globals['_LISTEMPLOYEESREQUEST']._serialized_end=2547
+  _globals['_LISTEMPLOYEESRESPONSE']._serialized_start=2549
+  _globals['_LISTEMPLOYEESRESPONSE']._serialized_end=2634
+  _globals['_HISTORYENTRY']._serialized_start=2637
+  _globals['_HISTORYENTRY']._serialized_end=2802
+  _globals['_LISTEMPLOYEEHISTORYREQUEST']._serialized_start=2804
+  _globals['_LISTEMPLOYEEHISTORYREQUEST']._serialized_end=2892
+  _globals['_LISTEMPLOYEEHISTORYRESPONSE']._serialized_start=2894
+  _globals['_LISTEMPLOYEEHISTORYRESPONSE']._serialized_end=2987
+  _globals['_IMPORTEMPLOYEESREQUEST']._serialized_start=2989
+  _globals['_IMPORTEMPLOYEESREQUEST']._serialized_end=3063
+  _globals['_IMPORTROWRESULT']._serialized_start=3065
+  _globals['_IMPORTROWRESULT']._serialized_end=3189
+  _globals['_IMPORTEMPLOYEESRESPONSE']._serialized_start=3192
+  _globals['_IMPORTEMPLOYEESRESPONSE']._serialized_end=3361
+  _globals['_ERASEEMPLOYEEREQUEST']._serialized_start=3363
+  _globals['_ERASEEMPLOYEEREQUEST']._serialized_end=3422
+  _globals['_ERASEEMPLOYEERESPONSE']._serialized_start=3424
+  _globals['_ERASEEMPLOYEERESPONSE']._serialized_end=3496
+  _globals['_PROFILESERVICE']._serialized_start=3664
+  _globals['_PROFILESERVICE']._serialized_end=4646
 # @@protoc_insertion_point(module_scope)

@@ -54,10 +54,12 @@ class SkillRecord(_message.Message):
     def __init__(self, skill: _Optional[_Union[_common_pb2.EmployeeSkill, _Mapping]] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ..., endorsements: _Optional[int] = ...) -> None: ...
 
 class Visibility(_message.Message):
-    __slots__ = ("hide_aspirational_from_managers",)
+    __slots__ = ("hide_aspirational_from_managers", "hidden_from_opportunity_owners")
     HIDE_ASPIRATIONAL_FROM_MANAGERS_FIELD_NUMBER: _ClassVar[int]
+    HIDDEN_FROM_OPPORTUNITY_OWNERS_FIELD_NUMBER: _ClassVar[int]
     hide_aspirational_from_managers: bool
-    def __init__(self, hide_aspirational_from_managers: _Optional[bool] = ...) -> None: ...
+    hidden_from_opportunity_owners: bool
+    def __init__(self, hide_aspirational_from_managers: _Optional[bool] = ..., hidden_from_opportunity_owners: _Optional[bool] = ...) -> None: ...
 
 class MatchPreferences(_message.Message):
     __slots__ = ("threshold_percent", "opted_out", "opportunity_types", "mentoring_opt_in")

@@ -536,8 +536,8 @@ class MatcherApp:
                 pair = (record or {}).get("pairs", {}).get(opp_id)
                 if not record or not pair:
                     continue
-                if record["out"] or (record["types"] and opp.type not in record["types"]):
-                    continue  # the employee's visibility choice: opted out, or not this kind of opportunity
+                if record["out"] or record.get("hidden") or (record["types"] and opp.type not in record["types"]):
+                    continue  # the employee's choices: opted out, hidden from owners, not this kind of opportunity
                 out.append((pair[0], emp_id, record))
         return out
 

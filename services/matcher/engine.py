@@ -76,6 +76,7 @@ class EmployeeState:
     mentoring: bool = False
     department: str = ""
     location: str = ""
+    hidden: bool = False  # not listed for opportunity owners (BestCandidates); their own matches are unaffected
 
     @classmethod
     def from_profile(cls, p: common_pb2.EmployeeMatchProfile, version: int) -> EmployeeState:
@@ -89,19 +90,20 @@ class EmployeeState:
             mentoring=p.mentoring_opt_in,
             department=p.department,
             location=p.location,
+            hidden=p.hidden_from_opportunity_owners,
         )
 
     def to_json(self) -> dict:
         return {
             "id": self.employee_id, "v": self.version, "skills": {k: list(v) for k, v in self.skills.items()},
             "t": self.threshold, "out": self.opted_out, "types": self.types, "mentor": self.mentoring,
-            "dept": self.department, "loc": self.location,
+            "dept": self.department, "loc": self.location, "hidden": self.hidden,
         }
 
     @classmethod
     def from_json(cls, d: dict) -> EmployeeState:
         return cls(d["id"], d["v"], {k: (v[0], v[1]) for k, v in d["skills"].items()}, d["t"], d["out"],
-                   d["types"], d["mentor"], d["dept"], d["loc"])
+                   d["types"], d["mentor"], d["dept"], d["loc"], d.get("hidden", False))
 
     def evidence(self) -> dict[str, SkillEvidence]:
         return {k: _evidence(lv, st) for k, (lv, st) in self.skills.items()}

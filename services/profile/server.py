@@ -67,6 +67,7 @@ def match_profile(emp: profile_pb2.Employee) -> common_pb2.EmployeeMatchProfile:
         mentoring_opt_in=prefs.mentoring_opt_in,
         department=emp.department,
         location=emp.location,
+        hidden_from_opportunity_owners=emp.visibility.hidden_from_opportunity_owners,
     )
 
 
@@ -466,17 +467,24 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
                                 "consent is the employee's own choice (or an HR admin's on their behalf)")
         if not request.employee_id:
             await invalid(context, "employee_id is required")
-        hide = request.visibility.hide_aspirational_from_managers
+        wanted = request.visibility
+        summary = ", ".join([
+            "aspirations hidden from managers" if wanted.hide_aspirational_from_managers
+            else "aspirations visible to managers",
+            "hidden from opportunity owners" if wanted.hidden_from_opportunity_owners
+            else "listed for opportunity owners"])
 
         async def mutate(emp):
-            if emp.visibility.hide_aspirational_from_managers == hide:
+            if emp.visibility == wanted:
                 return False
-            emp.visibility.CopyFrom(request.visibility)
+            emp.visibility.CopyFrom(wanted)
 
         return await self._update(
             context, request.employee_id, request.expected_version, mutate, "profile.visibility-changed",
-            lambda emp: events_pb2.VisibilityChanged(hide_aspirational_from_managers=hide, profile=match_profile(emp)),
-            "aspirations hidden from managers" if hide else "aspirations visible to managers",
+            lambda emp: events_pb2.VisibilityChanged(
+                hide_aspirational_from_managers=wanted.hide_aspirational_from_managers,
+                hidden_from_opportunity_owners=wanted.hidden_from_opportunity_owners, profile=match_profile(emp)),
+            summary,
         )
 
     # -- RPCs: lists --------------------------------------------------------------------------------------

@@ -467,6 +467,40 @@ async def test_duplicated_and_stale_events_are_harmless(stack, tag):
     assert scores(await my_matches(stack.matcher, c, e)).get(gig.opportunity_id) == 100
 
 
+async def test_an_employee_hidden_from_owners_is_no_best_candidate_but_keeps_their_matches_and_pushes(stack, tag):
+    c = stack.clients
+    hidden_id, listed_id = f"H{tag}", f"L{tag}"
+    for who in (hidden_id, listed_id):
+        await employee(c, who, [("sql", 3, V), ("excel", 3, V)])
+    gig = await post(c, f"Visibility gig{tag}", ("sql", 3, 1, False), ("excel", 3, 1, False))
+    await wait_crossings(stack, {hidden_id: 1, listed_id: 1}, [gig.opportunity_id])
+    owner = c.as_(stack.settings, "O1", "employee")  # the gig's owner
+
+    async def best() -> set[str]:
+        await settle(stack)
+        answer = await stack.matcher.BestCandidates(matcher_pb2.BestCandidatesRequest(
+            opportunity_id=gig.opportunity_id, limit=100), metadata=owner.metadata)
+        assert not answer.missing_partitions
+        return {m.employee_id for m in answer.matches}
+
+    assert {hidden_id, listed_id} <= await best()
+    me = c.as_(stack.settings, hidden_id, "employee")
+    chosen = await me.profile.SetVisibility(profile_pb2.SetVisibilityRequest(
+        employee_id=hidden_id, visibility=profile_pb2.Visibility(hidden_from_opportunity_owners=True)),
+        metadata=me.metadata)
+    assert chosen.visibility.hidden_from_opportunity_owners and not chosen.visibility.hide_aspirational_from_managers
+    listed = await best()
+    assert hidden_id not in listed and listed_id in listed, listed
+    # their own matches and pushes are unaffected
+    assert scores(await my_matches(stack.matcher, c, hidden_id))[gig.opportunity_id] == 100
+    second = await post(c, f"Second visibility gig{tag}", ("sql", 2, 1, False))
+    await wait_crossings(stack, {hidden_id: 1}, [second.opportunity_id])
+    # and the choice can be taken back
+    await me.profile.SetVisibility(profile_pb2.SetVisibilityRequest(
+        employee_id=hidden_id, visibility=profile_pb2.Visibility()), metadata=me.metadata)
+    assert {hidden_id, listed_id} <= await best()
+
+
 # --------------------------------------------------------------------------- more workers
 
 

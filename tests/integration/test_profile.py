@@ -211,6 +211,17 @@ async def test_aspirations_can_be_hidden_from_the_manager(stack):
                                                  metadata=mgr.metadata), Code.PERMISSION_DENIED, "consent")
     events = await stack.log.wait_for("profile.visibility-changed", emp_id)
     assert events[0].payload.hide_aspirational_from_managers and events[0].event.version == 4
+    # the other choice: not listed for opportunity owners; the matcher's snapshot carries it
+    both = P.Visibility(hide_aspirational_from_managers=True, hidden_from_opportunity_owners=True)
+    e = await me.profile.SetVisibility(P.SetVisibilityRequest(employee_id=emp_id, expected_version=4, visibility=both),
+                                       metadata=me.metadata)
+    assert e.version == 5 and e.visibility == both
+    same = await me.profile.SetVisibility(P.SetVisibilityRequest(employee_id=emp_id, visibility=both),
+                                          metadata=me.metadata)
+    assert same.version == 5  # the same choice again changes nothing
+    events = await stack.log.wait_for("profile.visibility-changed", emp_id, count=2)
+    assert [(x.payload.hidden_from_opportunity_owners, x.payload.profile.hidden_from_opportunity_owners,
+             x.event.version) for x in events] == [(False, False, 4), (True, True, 5)]
 
 
 async def test_hris_import_applies_good_rows_reports_bad_ones_and_is_idempotent(stack):
