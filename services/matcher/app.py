@@ -79,6 +79,12 @@ SCORING_LATENCY = Histogram("itm_match_event_duration_seconds", "Time to apply o
                             ["cause"], buckets=metrics.LATENCY_BUCKETS)
 STALE = Gauge("itm_match_stale_employees", "Employees of this worker still scored with an older scoring configuration")
 OWNED = Gauge("itm_match_owned_partitions", "Employee partitions this matcher worker owns")
+# the KPI "share of employees with at least one match above their threshold": each worker
+# reports its own partitions, so sum(qualified) / sum(matchable) over the workers is the share
+MATCHABLE = Gauge("itm_kpi_matchable_employees",
+                  "Employees of this worker's partitions who take part in matching (not opted out)")
+QUALIFIED = Gauge("itm_kpi_employees_with_qualified_match",
+                  "Employees of this worker's partitions with at least one open opportunity at or above their threshold")
 
 
 def partition_for(key: str, partitions: int = EMPLOYEE_PARTITIONS) -> int:
@@ -122,6 +128,8 @@ class MatcherApp:
         self.holders: dict[int, dict[str, set[str]]] = {}
         self.views: dict[int, dict[str, OpportunityState]] = {}
         self.stale: dict[int, set[str]] = {}
+        self.matchable: dict[int, set[str]] = {}  # the KPI's denominator and numerator, per partition
+        self.qualified: dict[int, set[str]] = {}
         self.owned: set[int] = set()  # partitions whose state is recovered here and served here
         self.assigned_once = False
         self.generation = 0
@@ -240,6 +248,8 @@ class MatcherApp:
         self.holders = {p: {} for p in owned}
         self.views = {p: {} for p in owned}
         self.stale = {p: set() for p in owned}
+        self.matchable = {p: set() for p in owned}
+        self.qualified = {p: set() for p in owned}
         foreign = []
         newer = 0
         for emp_id, record in list(store.items()):
@@ -249,6 +259,7 @@ class MatcherApp:
                 continue
             if not record:
                 continue
+            self._count(p, emp_id, record)
             self.indexes[p].put(EmployeeState.from_json(record))
             for opp_id in record.get("pairs") or {}:
                 self.holders[p].setdefault(opp_id, set()).add(emp_id)
@@ -259,6 +270,7 @@ class MatcherApp:
         for emp_id in foreign:
             del store[emp_id]
         STALE.set(sum(len(s) for s in self.stale.values()))
+        self._export_kpi()
         if newer:
             log.warning("employees were scored by a newer scoring version than this worker's; left as they are",
                         extra={"employees": newer, "scoring_version": self.engine.scoring_version})
@@ -398,7 +410,29 @@ class MatcherApp:
                 if not held:
                     del by_opp[opp_id]
 
+    def _store(self, partition: int, record: dict) -> None:
+        """Write an employee's record (the one table write per change) and count it."""
+        self.employees[record["id"]] = record
+        self._count(partition, record["id"], record)
+        self._export_kpi()
+
+    def _count(self, partition: int, emp_id: str, record: dict | None) -> None:
+        matchable = bool(record) and not record["out"]
+        qualified = matchable and any(pair[1] for pair in (record.get("pairs") or {}).values())
+        for counted, member in ((self.matchable, matchable), (self.qualified, qualified)):
+            ids = counted.setdefault(partition, set())
+            if member:
+                ids.add(emp_id)
+            else:
+                ids.discard(emp_id)
+
+    def _export_kpi(self) -> None:
+        MATCHABLE.set(sum(len(ids) for ids in self.matchable.values()))
+        QUALIFIED.set(sum(len(ids) for ids in self.qualified.values()))
+
     def erase(self, employee_id: str, partition: int) -> None:
+        self._count(partition, employee_id, None)
+        self._export_kpi()
         self._index(partition).remove(employee_id)
         for opp_id in record_pairs(self.employees.get(employee_id)):
             self._set_holder(partition, opp_id, employee_id, False)
@@ -419,7 +453,7 @@ class MatcherApp:
         pairs = await self.rescore(emp, affected, pairs, event, "profile", partition)
         scored_with = self.engine.scored_with if (full or not record) else (record.get("sv") or self.engine.scored_with)
         # one write, after the crossings were acknowledged (see engine.employee_record)
-        self.employees[emp.employee_id] = employee_record(emp, pairs, scored_with)
+        self._store(partition, employee_record(emp, pairs, scored_with))
         if full:
             self.stale.get(partition, set()).discard(emp.employee_id)
 
@@ -443,7 +477,7 @@ class MatcherApp:
             pairs = record_pairs(record)
             new_pairs = await self.rescore(emp, {opp_id}, pairs, event, "opportunity", partition)
             if new_pairs != pairs:
-                self.employees[emp_id] = employee_record(emp, new_pairs, record.get("sv") or [1, ""])
+                self._store(partition, employee_record(emp, new_pairs, record.get("sv") or [1, ""]))
 
     async def on_control(self, partition: int) -> None:
         """Rescore the next batch of this partition's employees scored the old way."""
@@ -463,7 +497,7 @@ class MatcherApp:
             pairs = record_pairs(record)
             affected = opportunities_to_rescore(emp, emp, self.replica, pairs, full=True)
             pairs = await self.rescore(emp, affected, pairs, cause, "scoring-change", partition)
-            self.employees[emp_id] = employee_record(emp, pairs, self.engine.scored_with)
+            self._store(partition, employee_record(emp, pairs, self.engine.scored_with))
         STALE.set(sum(len(s) for s in self.stale.values()))
         if todo:
             await self.send_control(partition)

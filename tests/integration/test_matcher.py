@@ -501,6 +501,33 @@ async def test_an_employee_hidden_from_owners_is_no_best_candidate_but_keeps_the
     assert {hidden_id, listed_id} <= await best()
 
 
+async def qualified_share_gauges(stack: Stack) -> tuple[float, float]:
+    """(matchable employees, employees with a qualified match) from the only live worker's /metrics."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    await settle(stack)
+    (proc,) = [p for p in stack.matchers if p.returncode is None]
+    text = await asyncio.to_thread(lambda: urllib.request.urlopen(f"{proc.http_url}/metrics", timeout=5).read().decode())
+    values = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    return values["itm_kpi_matchable_employees"], values["itm_kpi_employees_with_qualified_match"]
+
+
+async def test_the_share_of_employees_with_a_qualified_match_follows_qualification_and_opt_out(stack, tag):
+    c = stack.clients
+    matchable, qualified = await qualified_share_gauges(stack)
+    strong, weak = f"S{tag}", f"W{tag}"
+    await employee(c, strong, [("sql", 3, V), ("excel", 3, V)])
+    await employee(c, weak, [("sql", 1, C)])
+    gig = await post(c, f"KPI gig{tag}", ("sql", 3, 1, False), ("excel", 3, 1, False))
+    await wait_crossings(stack, {strong: 1}, [gig.opportunity_id])
+    assert await qualified_share_gauges(stack) == (matchable + 2, qualified + 1)
+    await c.profile.SetPreferences(profile_pb2.SetPreferencesRequest(
+        employee_id=strong, preferences=profile_pb2.MatchPreferences(opted_out=True)), metadata=c.metadata)
+    assert await qualified_share_gauges(stack) == (matchable + 1, qualified)
+
+
 # --------------------------------------------------------------------------- more workers
 
 
