@@ -410,6 +410,12 @@ class MatcherApp:
                 if not held:
                     del by_opp[opp_id]
 
+    def _worth_scoring(self, emp: EmployeeState, affected: set[str], pairs: dict, cause_label: str) -> set[str]:
+        worth, ruled_out = self.engine.worth_scoring(emp, affected, pairs, self.replica)
+        if ruled_out:
+            RULED_OUT.labels(cause_label).inc(ruled_out)
+        return worth
+
     def _store(self, partition: int, record: dict) -> None:
         """Write an employee's record (the one table write per change) and count it."""
         self.employees[record["id"]] = record
@@ -448,7 +454,8 @@ class MatcherApp:
         emp = EmployeeState.from_profile(event.payload.profile, event.version)
         pairs = record_pairs(record)
         full = needs_rescore(record, self.engine.scoring_version, self.engine.fingerprint)
-        affected = opportunities_to_rescore(old, emp, self.replica, pairs, full, self._floor)
+        affected = self._worth_scoring(emp, opportunities_to_rescore(old, emp, self.replica, pairs, full, self._floor),
+                                       pairs, "profile")
         self._index(partition).put(emp)
         pairs = await self.rescore(emp, affected, pairs, event, "profile", partition)
         scored_with = self.engine.scored_with if (full or not record) else (record.get("sv") or self.engine.scored_with)
@@ -469,15 +476,21 @@ class MatcherApp:
             view.pop(opp_id, None)
         else:
             view[opp_id] = new
+        ruled_out = 0
         for emp_id in sorted(affected):
             record = self.employees.get(emp_id)
             if not record:
+                continue
+            if not self.engine.worth_scoring_pair(record["skills"], record["t"], new, emp_id in holders):
+                ruled_out += 1  # not held and cannot reach the floor (see Matcher.score_bound)
                 continue
             emp = EmployeeState.from_json(record)
             pairs = record_pairs(record)
             new_pairs = await self.rescore(emp, {opp_id}, pairs, event, "opportunity", partition)
             if new_pairs != pairs:
                 self._store(partition, employee_record(emp, new_pairs, record.get("sv") or [1, ""]))
+        if ruled_out:
+            RULED_OUT.labels("opportunity").inc(ruled_out)
 
     async def on_control(self, partition: int) -> None:
         """Rescore the next batch of this partition's employees scored the old way."""
@@ -495,7 +508,8 @@ class MatcherApp:
                 continue
             emp = EmployeeState.from_json(record)
             pairs = record_pairs(record)
-            affected = opportunities_to_rescore(emp, emp, self.replica, pairs, full=True)
+            affected = self._worth_scoring(emp, opportunities_to_rescore(emp, emp, self.replica, pairs, full=True),
+                                           pairs, "scoring-change")
             pairs = await self.rescore(emp, affected, pairs, cause, "scoring-change", partition)
             self._store(partition, employee_record(emp, pairs, self.engine.scored_with))
         STALE.set(sum(len(s) for s in self.stale.values()))
@@ -514,7 +528,7 @@ class MatcherApp:
         """Rescore ``emp`` against ``opp_ids``; send crossings (acknowledged) and
         updates; return the new pairs. The caller stores them."""
         pairs = dict(pairs)
-        scored = ruled_out = 0
+        scored = 0
         for opp_id in sorted(opp_ids):
             opp = self.replica.opportunities.get(opp_id)
             prev = pairs.get(opp_id)
@@ -523,11 +537,8 @@ class MatcherApp:
                     del pairs[opp_id]
                     self._set_holder(partition, opp_id, emp.employee_id, False)
                 continue
-            out = self.engine.evaluate(emp, opp, prev, self.replica, cause.event_id, cause.type, self.mentors)
-            if not out.scored:
-                ruled_out += 1
-                continue
             scored += 1
+            out = self.engine.evaluate(emp, opp, prev, self.replica, cause.event_id, cause.type, self.mentors)
             if out.pair != prev:
                 if out.pair is None:
                     pairs.pop(opp_id, None)
@@ -547,8 +558,6 @@ class MatcherApp:
                 await self.updated_topic.send(key=emp.employee_id.encode(), value=env.SerializeToString())
         if scored:
             RESCORINGS.labels(cause_label).inc(scored)
-        if ruled_out:
-            RULED_OUT.labels(cause_label).inc(ruled_out)
         return pairs
 
     # -- queries (local state only; server.py forwards and fans out) ------------------------------

@@ -187,6 +187,13 @@ class Replica:
         self.opportunities: dict[str, OpportunityState] = {}
         self.versions: dict[str, int] = {}  # also remembers closed ones, so stale reopenings are ignored
         self.by_skill: dict[str, set[str]] = defaultdict(set)
+        # for Matcher.bounds_for: skill -> {open opportunity: (min level, weight)} of the merged
+        # requirements, each open opportunity's total weight, and skill t -> the requirement
+        # skills that t is related to (t earns related credit towards them)
+        self.postings: dict[str, dict[str, tuple[int, float]]] = defaultdict(dict)
+        self.total_weight: dict[str, float] = {}
+        self.related_requirements: dict[str, set[str]] = defaultdict(set)
+        self._related_known: set[str] = set()
         self.courses: dict[str, CourseOffer] = {}
         self.course_versions: dict[str, int] = {}
 
@@ -195,16 +202,35 @@ class Replica:
         if version <= self.versions.get(p.opportunity_id, 0):
             return None
         self.versions[p.opportunity_id] = version
-        old = self.opportunities.pop(p.opportunity_id, None)
-        if old is not None:
-            for s in old.skills():
-                self.by_skill[s].discard(old.opportunity_id)
+        self.drop(p.opportunity_id)
         new = OpportunityState.from_profile(p, version)
         if new.open:
-            self.opportunities[new.opportunity_id] = new
-            for s in new.skills():
-                self.by_skill[s].add(new.opportunity_id)
+            self.put(new)
         return new
+
+    def put(self, opp: OpportunityState) -> None:
+        """Index an open opportunity (no version check: ``apply_opportunity`` does that)."""
+        self.drop(opp.opportunity_id)
+        self.opportunities[opp.opportunity_id] = opp
+        reqs = merge_requirements(opp.requirements)
+        self.total_weight[opp.opportunity_id] = sum(r.weight for r in reqs)
+        for r in reqs:
+            self.by_skill[r.skill_id].add(opp.opportunity_id)
+            self.postings[r.skill_id][opp.opportunity_id] = (r.min_level, r.weight)
+            if r.skill_id not in self._related_known:
+                self._related_known.add(r.skill_id)
+                for t, strength in (self.related(r.skill_id) or {}).items():
+                    if t != r.skill_id and strength > 0:
+                        self.related_requirements[t].add(r.skill_id)
+
+    def drop(self, opp_id: str) -> None:
+        old = self.opportunities.pop(opp_id, None)
+        if old is None:
+            return
+        self.total_weight.pop(opp_id, None)
+        for s in old.skills():
+            self.by_skill[s].discard(opp_id)
+            self.postings[s].pop(opp_id, None)
 
     def apply_course(self, c: common_pb2.Course, version: int) -> bool:
         if version <= self.course_versions.get(c.course_id, 0):
@@ -380,7 +406,6 @@ class Outcome:
     pair: list | None  # [score, notified_threshold, notified_full] or None to drop the pair
     crossing: events_pb2.ThresholdCrossed | None = None
     updated: events_pb2.MatchUpdated | None = None
-    scored: bool = True  # False: ruled out by the score bound without scoring
 
 
 class Matcher:
@@ -403,17 +428,19 @@ class Matcher:
     def score(self, emp: EmployeeState, opp: OpportunityState):
         return score_match(opp.requirements, emp.evidence(), self.factors, self.related, self.related_cap)
 
-    def score_bound(self, emp: EmployeeState, opp: OpportunityState) -> float:
-        """An upper bound of the pair's score in percent, without building a score.
+    # -- the score bound ------------------------------------------------------------------
+    # Per requirement (merged as ``score_match`` merges them): the direct credit
+    # exactly, or ``related_cap`` when the employee holds any skill related to it
+    # and the direct credit is lower (related credit never exceeds the cap). The
+    # candidates of a registration or a posting (typically a fifth of the other
+    # side shares a skill or a related one) mostly score far below the floor; a
+    # pair not held whose bound is below the floor could not be kept, cross (the
+    # floor is never above the threshold) or be reported (not held: no
+    # match.updated), so the matcher does not score it (``reaches_floor``).
 
-        Per requirement (merged as ``score_match`` merges them): the direct
-        credit exactly, or ``related_cap`` when the employee holds any skill
-        related to it and the direct credit is lower (related credit never
-        exceeds the cap). About ten times cheaper than :meth:`score`, so the
-        candidates of a registration or a posting (typically a fifth of the
-        other side share a skill or a related one) are mostly ruled out here:
-        a pair not held whose bound is below the floor cannot be kept, cross
-        or be reported (see :meth:`evaluate`)."""
+    def score_bound(self, skills: dict, opp: OpportunityState) -> float:
+        """The bound for one pair, in percent. ``skills``: skill -> (level, status
+        name), an ``EmployeeState.skills`` or a stored record's ``skills``."""
         terms = opp.bound_terms
         if terms is None:
             reqs = merge_requirements(opp.requirements)
@@ -425,7 +452,7 @@ class Matcher:
         total, reqs = terms
         if not reqs:
             return 100.0
-        skills, factor, cap = emp.skills, self._factor, self.related_cap
+        factor, cap = self._factor, self.related_cap
         num = 0.0
         for skill, need, weight, related in reqs:
             held = skills.get(skill)
@@ -435,18 +462,70 @@ class Matcher:
             num += weight * credit
         return num * 100.0 / total
 
+    def bounds_for(self, skills: dict, replica: Replica) -> dict[str, float]:
+        """The bound for every open opportunity of ``replica`` that requires one of
+        these skills or one they are related to, in one pass over the requirement
+        postings (about a tenth of :meth:`score_bound` per candidate); the others
+        score 0. Equal to :meth:`score_bound` up to float rounding."""
+        reach: set[str] = set()
+        related_requirements = replica.related_requirements
+        for t in skills:
+            got = related_requirements.get(t)
+            if got:
+                reach |= got
+        factor, cap, postings = self._factor, self.related_cap, replica.postings
+        num: dict[str, float] = {}
+        get = num.get
+        for k in skills.keys() | reach:
+            posted = postings.get(k)
+            if not posted:
+                continue
+            held = skills.get(k)
+            if held is None:  # related credit only (k is in reach)
+                for o, (_, weight) in posted.items():
+                    num[o] = get(o, 0.0) + weight * cap
+                continue
+            level, f = held[0], factor[held[1]]
+            related = k in reach
+            for o, (need, weight) in posted.items():
+                credit = f if level >= need else f * level / need
+                if related and credit < cap:
+                    credit = cap
+                num[o] = get(o, 0.0) + weight * credit
+        total = replica.total_weight
+        return {o: n * 100.0 / total[o] for o, n in num.items()}
+
+    def worth_scoring(self, emp: EmployeeState, affected: set[str], pairs, replica: Replica) -> tuple[set[str], int]:
+        """Of the opportunities an employee change affects, the ones to score: those
+        the employee holds a pair with, and the others whose bound reaches the floor.
+        Returns them and how many were ruled out."""
+        fresh = affected - pairs.keys()
+        if not fresh or emp.opted_out:
+            return affected, 0
+        bounds = self.bounds_for(emp.skills, replica)
+        floor = self.bound_floor(emp.threshold)
+        worth = {o for o in fresh if bounds.get(o, 0.0) >= floor}
+        return (affected - fresh) | worth, len(fresh) - len(worth)
+
+    def worth_scoring_pair(self, skills: dict, threshold: int, opp: OpportunityState | None, held: bool) -> bool:
+        """For an opportunity change: whether to score one employee (``skills`` and
+        ``threshold`` as stored) against it."""
+        return held or opp is None or self.score_bound(skills, opp) >= self.bound_floor(threshold)
+
+    def bound_floor(self, threshold: int) -> float:
+        """The least bound of a pair worth scoring for an employee with this
+        threshold (0: the default). Floats: an exact 12 % may bound as 11.999...,
+        hence the 1e-6."""
+        return self.floor_for(threshold or self.default_threshold) - 1e-6
+
     def evaluate(self, emp: EmployeeState, opp: OpportunityState, prev: list | None, replica: Replica,
                  cause_id: str = "", cause_type: str = "", mentors: MentorIndex | None = None) -> Outcome:
         """Rescore one pair and decide whether it crossed."""
         prev_score, notified_t, notified_full = prev if prev else (0, 0, False)
         if not opp.open or emp.opted_out:
             return Outcome(None)
-        threshold = emp.threshold_or(self.default_threshold)
-        if prev is None and self.score_bound(emp, opp) < self.floor_for(threshold) - 1e-6:
-            # not held and cannot reach the floor, so not the threshold or 100 % either:
-            # nothing to keep, no crossing, no update (exactly what scoring would decide)
-            return Outcome(None, scored=False)
         result = self.score(emp, opp)
+        threshold = emp.threshold_or(self.default_threshold)
         qualified = result.qualified(threshold)
         full = result.percent >= 100 and not result.missing_must_have
         crossing = None

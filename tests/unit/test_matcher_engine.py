@@ -182,9 +182,7 @@ def test_explanation_lists_mentors_for_missing_and_level_gaps_not_for_verify_it_
 def _replica_with(*opps):
     replica = Replica(related)
     for o in opps:
-        replica.opportunities[o.opportunity_id] = o
-        for s in o.skills():
-            replica.by_skill[s].add(o.opportunity_id)
+        replica.put(o)
     return replica
 
 
@@ -269,14 +267,10 @@ def test_incremental_rescoring_equals_a_full_recompute_over_random_changes(floor
 
     def apply_opp(o):
         replica.versions[o.opportunity_id] = o.version
-        old = replica.opportunities.pop(o.opportunity_id, None)
-        if old:
-            for s in old.skills():
-                replica.by_skill[s].discard(o.opportunity_id)
+        old = replica.opportunities.get(o.opportunity_id)
+        replica.drop(o.opportunity_id)
         if o.open:
-            replica.opportunities[o.opportunity_id] = o
-            for s in o.skills():
-                replica.by_skill[s].add(o.opportunity_id)
+            replica.put(o)
         return old
 
     def rescore(e, opp_ids):
@@ -315,6 +309,7 @@ def test_incremental_rescoring_equals_a_full_recompute_over_random_changes(floor
                     have[s] = (rnd.randint(1, 5), rnd.choice(statuses))
                 new = EmployeeState(eid, cur.version + 1, have, cur.threshold, cur.opted_out)
             affected = opportunities_to_rescore(cur, new, replica, pairs[eid], floor=floor_fn)
+            affected, _ = engine.worth_scoring(new, affected, pairs[eid], replica)  # as the matcher does
             emps[eid] = new
             index.put(new)
             rescore(new, affected)
@@ -343,7 +338,10 @@ def test_incremental_rescoring_equals_a_full_recompute_over_random_changes(floor
             opps[oid] = new
             for eid in employees_to_rescore(old, new if new.open else None, index, holders.get(oid, set()),
                                             floor=floor > 0):
-                rescore(emps[eid], {oid})
+                e = emps[eid]
+                if engine.worth_scoring_pair(e.skills, e.threshold, replica.opportunities.get(oid),
+                                             eid in holders.get(oid, set())):  # as the matcher does
+                    rescore(e, {oid})
         # the incremental state equals what scoring every pair from scratch gives
         for eid, e in emps.items():
             for oid, opp in replica.opportunities.items():
@@ -408,10 +406,12 @@ def test_pairs_below_the_floor_are_not_kept_and_send_no_updates_but_qualified_on
 
 
 @pytest.mark.parametrize("floor", [0, 30])
-def test_the_score_bound_never_undercuts_a_score_and_ruling_out_changes_no_outcome(floor):
-    """score_bound is an upper bound of the percent for every pair (direct credit,
-    related credit, duplicates merged, no requirements), and evaluating a pair not
-    held gives the same outcome whether the bound rules it out or it is scored."""
+def test_the_score_bound_never_undercuts_a_score_and_what_it_rules_out_would_change_nothing(floor):
+    """Over random pairs drawn from the real taxonomy (related skills, duplicate
+    requirements, no requirements): the per-pair bound and the accumulated bounds
+    agree, neither is below the score, a pair the accumulation leaves out scores 0,
+    and a pair not held whose bound is below the floor would, if scored, be
+    dropped without a crossing or an update."""
     import random
 
     from itm.taxonomy import Taxonomy
@@ -421,32 +421,36 @@ def test_the_score_bound_never_undercuts_a_score_and_ruling_out_changes_no_outco
     ids = sorted(taxonomy.ids())
     rnd = random.Random(11 + floor)
     engine = Matcher(_Factors(), rel, 0.5, 80, 1, pair_floor=floor)
-
-    class Unbounded(Matcher):
-        def score_bound(self, emp, opp):
-            return float("inf")
-
-    unbounded = Unbounded(_Factors(), rel, 0.5, 80, 1, pair_floor=floor)
     statuses = ["verified", "claimed", "inferred", "aspirational"]
-    # a few categories' skills, so related skills are common
-    pool = [s for s in ids if taxonomy.related_view(s)][:40] + rnd.sample(ids, 10)
+    pool = [s for s in ids if taxonomy.related_view(s)][:40] + rnd.sample(ids, 10)  # related skills are common
+    replica = Replica(rel)
+    opps = []
+    for j in range(300):
+        reqs = [Requirement(s, rnd.randint(1, 5), rnd.choice([0.5, 1.0, 3.0]), rnd.random() < 0.3)
+                for s in rnd.choices(pool, k=rnd.randint(0, 6))]  # choices: duplicates happen
+        opps.append(OpportunityState(f"O{j}", 1, "gig", common_pb2.OPPORTUNITY_TYPE_GIG, True, reqs))
+        replica.put(opps[-1])
+    for gone in opps[:20]:  # closed ones leave the postings
+        replica.drop(gone.opportunity_id)
+    opps = opps[20:]
     ruled_out = 0
-    for i in range(3000):
+    for i in range(150):
         e = EmployeeState(f"E{i}", 1, {s: (rnd.randint(1, 5), rnd.choice(statuses))
                                        for s in rnd.sample(pool, rnd.randint(0, 8))},
                           threshold=rnd.choice([0, 0, 10, 20, 50, 90]))
-        reqs = [Requirement(s, rnd.randint(1, 5), rnd.choice([0.5, 1.0, 3.0]), rnd.random() < 0.3)
-                for s in rnd.choices(pool, k=rnd.randint(0, 6))]  # choices: duplicates happen
-        o = OpportunityState(f"O{i}", 1, "gig", common_pb2.OPPORTUNITY_TYPE_GIG, True, reqs)
-        # floats: 12 % exactly may bound as 11.999...; evaluate allows the same 1e-6
-        assert engine.score_bound(e, o) >= engine.score(e, o).percent - 1e-6, (e, o)
-        out, ref = engine.evaluate(e, o, None, Replica(rel)), unbounded.evaluate(e, o, None, Replica(rel))
-        assert ref.scored
-        if not out.scored:
-            ruled_out += 1
-            assert ref.pair is None and ref.crossing is None and ref.updated is None, (e, o)
-        else:
-            assert (out.pair, out.crossing, out.updated) == (ref.pair, ref.crossing, ref.updated)
-        if e.skills:  # a held pair is always scored, whatever its bound
-            assert engine.evaluate(e, o, [1, 0, False], Replica(rel)).scored
-    assert ruled_out > 300  # the bound does rule pairs out (most of these pairs score 0 or little)
+        bounds = engine.bounds_for(e.skills, replica)
+        assert set(bounds) <= set(replica.opportunities)
+        for o in opps:
+            bound = engine.score_bound(e.skills, o)
+            score = engine.score(e, o).percent
+            # floats: 12 % exactly may bound as 11.999...; the matcher allows the same 1e-6
+            assert bound >= score - 1e-6, (e, o)
+            if o.opportunity_id in bounds:
+                assert bounds[o.opportunity_id] == pytest.approx(bound, abs=1e-9), (e, o)
+            elif o.requirements:
+                assert score == 0 and bound == 0, (e, o)
+            if bound < engine.bound_floor(e.threshold):
+                ruled_out += 1
+                out = engine.evaluate(e, o, None, replica)
+                assert out.pair is None and out.crossing is None and out.updated is None, (e, o)
+    assert ruled_out > 1000  # the bound does rule pairs out (most of these pairs score 0 or little)
