@@ -436,7 +436,8 @@ class Matcher:
     # side shares a skill or a related one) mostly score far below the floor; a
     # pair not held whose bound is below the floor could not be kept, cross (the
     # floor is never above the threshold) or be reported (not held: no
-    # match.updated), so the matcher does not score it (``reaches_floor``).
+    # match.updated), so the matcher does not score it (``worth_scoring``,
+    # ``worth_scoring_pair``).
 
     def score_bound(self, skills: dict, opp: OpportunityState) -> float:
         """The bound for one pair, in percent. ``skills``: skill -> (level, status
@@ -465,8 +466,8 @@ class Matcher:
     def bounds_for(self, skills: dict, replica: Replica) -> dict[str, float]:
         """The bound for every open opportunity of ``replica`` that requires one of
         these skills or one they are related to, in one pass over the requirement
-        postings (about a tenth of :meth:`score_bound` per candidate); the others
-        score 0. Equal to :meth:`score_bound` up to float rounding."""
+        postings (about a quarter of :meth:`score_bound`'s cost per candidate);
+        the others score 0. Equal to :meth:`score_bound` up to float rounding."""
         reach: set[str] = set()
         related_requirements = replica.related_requirements
         for t in skills:
