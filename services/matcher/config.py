@@ -33,6 +33,9 @@ class MatcherSettings(Settings):
             host, _, port = v.rpartition(":")
             if not host or not port.isdigit():
                 raise ValueError(f"expected host:port, got {v!r}")
+            if ":" in host and not host.startswith("["):
+                # an IPv6 pod IP in "$(POD_IP):50051": gRPC wants "[fd00::1]:50051"
+                return f"[{host}]:{port}"
         return v
 
     @property

@@ -454,3 +454,19 @@ def test_the_score_bound_never_undercuts_a_score_and_what_it_rules_out_would_cha
                 out = engine.evaluate(e, o, None, replica)
                 assert out.pair is None and out.crossing is None and out.updated is None, (e, o)
     assert ruled_out > 1000  # the bound does rule pairs out (most of these pairs score 0 or little)
+
+
+def test_the_advertised_address_is_host_port_and_an_ipv6_pod_ip_gets_brackets():
+    from pydantic import ValidationError
+
+    from services.matcher.config import MatcherSettings
+
+    def advertised(value):
+        return MatcherSettings(matcher_advertise_address=value).advertise_address
+
+    assert advertised("10.1.2.3:50051") == "10.1.2.3:50051"
+    assert advertised("fd00::1:50051") == "[fd00::1]:50051"  # "$(POD_IP):50051" on an IPv6 cluster
+    assert advertised("[fd00::1]:50051") == "[fd00::1]:50051"
+    for bad in ("matcher", ":50051", "matcher:grpc"):
+        with pytest.raises(ValidationError, match="expected host:port"):
+            MatcherSettings(matcher_advertise_address=bad)
