@@ -69,6 +69,9 @@ class Settings(BaseSettings):
         10.0, ge=0, description="postings above this many hours per week wait for the owner's manager's approval")
     gig_time_share_percent: float = Field(
         20.0, ge=0, le=100, description="max share of an employee's hours available per week released to gigs")
+    expiry_sweep_interval_s: float = Field(
+        30.0, gt=0, le=3600, description="how often the opportunity service closes opportunities whose apply_by "
+                                         "deadline passed (outcome expired)")
     profile_target: str = Field("127.0.0.1:50051", description="host:port of the profile service's gRPC "
                                 "(the opportunity service looks up managers and hours available)")
 

@@ -23,7 +23,7 @@ class RequirementInput(_message.Message):
     def __init__(self, skill: _Optional[str] = ..., min_level: _Optional[int] = ..., weight: _Optional[float] = ..., must_have: _Optional[bool] = ...) -> None: ...
 
 class Opportunity(_message.Message):
-    __slots__ = ("opportunity_id", "title", "type", "status", "requirements", "hours_per_week", "duration_weeks", "department", "location", "remote", "seats", "owner_id", "description", "outcome", "version", "approver_id", "decided_by", "assigned_employee_ids", "seats_taken", "created_at", "updated_at", "reason")
+    __slots__ = ("opportunity_id", "title", "type", "status", "requirements", "hours_per_week", "duration_weeks", "department", "location", "remote", "seats", "owner_id", "description", "outcome", "version", "approver_id", "decided_by", "assigned_employee_ids", "seats_taken", "created_at", "updated_at", "reason", "apply_by")
     OPPORTUNITY_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,7 @@ class Opportunity(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    APPLY_BY_FIELD_NUMBER: _ClassVar[int]
     opportunity_id: str
     title: str
     type: _common_pb2.OpportunityType
@@ -68,10 +69,11 @@ class Opportunity(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     reason: str
-    def __init__(self, opportunity_id: _Optional[str] = ..., title: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.OpportunityType, str]] = ..., status: _Optional[_Union[_common_pb2.OpportunityStatus, str]] = ..., requirements: _Optional[_Iterable[_Union[_common_pb2.Requirement, _Mapping]]] = ..., hours_per_week: _Optional[float] = ..., duration_weeks: _Optional[int] = ..., department: _Optional[str] = ..., location: _Optional[str] = ..., remote: _Optional[bool] = ..., seats: _Optional[int] = ..., owner_id: _Optional[str] = ..., description: _Optional[str] = ..., outcome: _Optional[str] = ..., version: _Optional[int] = ..., approver_id: _Optional[str] = ..., decided_by: _Optional[str] = ..., assigned_employee_ids: _Optional[_Iterable[str]] = ..., seats_taken: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+    apply_by: _timestamp_pb2.Timestamp
+    def __init__(self, opportunity_id: _Optional[str] = ..., title: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.OpportunityType, str]] = ..., status: _Optional[_Union[_common_pb2.OpportunityStatus, str]] = ..., requirements: _Optional[_Iterable[_Union[_common_pb2.Requirement, _Mapping]]] = ..., hours_per_week: _Optional[float] = ..., duration_weeks: _Optional[int] = ..., department: _Optional[str] = ..., location: _Optional[str] = ..., remote: _Optional[bool] = ..., seats: _Optional[int] = ..., owner_id: _Optional[str] = ..., description: _Optional[str] = ..., outcome: _Optional[str] = ..., version: _Optional[int] = ..., approver_id: _Optional[str] = ..., decided_by: _Optional[str] = ..., assigned_employee_ids: _Optional[_Iterable[str]] = ..., seats_taken: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., apply_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PostOpportunityRequest(_message.Message):
-    __slots__ = ("request_id", "title", "type", "requirements", "hours_per_week", "duration_weeks", "department", "location", "remote", "seats", "owner_id", "description")
+    __slots__ = ("request_id", "title", "type", "requirements", "hours_per_week", "duration_weeks", "department", "location", "remote", "seats", "owner_id", "description", "apply_by")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +86,7 @@ class PostOpportunityRequest(_message.Message):
     SEATS_FIELD_NUMBER: _ClassVar[int]
     OWNER_ID_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    APPLY_BY_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     title: str
     type: _common_pb2.OpportunityType
@@ -96,7 +99,8 @@ class PostOpportunityRequest(_message.Message):
     seats: int
     owner_id: str
     description: str
-    def __init__(self, request_id: _Optional[str] = ..., title: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.OpportunityType, str]] = ..., requirements: _Optional[_Iterable[_Union[RequirementInput, _Mapping]]] = ..., hours_per_week: _Optional[float] = ..., duration_weeks: _Optional[int] = ..., department: _Optional[str] = ..., location: _Optional[str] = ..., remote: _Optional[bool] = ..., seats: _Optional[int] = ..., owner_id: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    apply_by: _timestamp_pb2.Timestamp
+    def __init__(self, request_id: _Optional[str] = ..., title: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.OpportunityType, str]] = ..., requirements: _Optional[_Iterable[_Union[RequirementInput, _Mapping]]] = ..., hours_per_week: _Optional[float] = ..., duration_weeks: _Optional[int] = ..., department: _Optional[str] = ..., location: _Optional[str] = ..., remote: _Optional[bool] = ..., seats: _Optional[int] = ..., owner_id: _Optional[str] = ..., description: _Optional[str] = ..., apply_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetOpportunityRequest(_message.Message):
     __slots__ = ("opportunity_id",)

@@ -26,11 +26,14 @@ one Redis transaction: the entities it touches, their indexes and their events
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 import uuid
 
 import grpc
 
-from itm.runtime.auth import bearer, current_identity, mint_token
+from itm.runtime.auth import Identity, bearer, current_identity, mint_token
 from itm.runtime.consumer import IdempotentConsumer
 from itm.runtime.domain import (
     DomainService,
@@ -56,8 +59,13 @@ SOURCE = "opportunity"
 Status = common_pb2.OpportunityStatus
 App = common_pb2.ApplicationStatus
 Release = common_pb2.TimeReleaseStatus
+log = logging.getLogger(__name__)
+EXPIRY_ACTOR = Identity("itm-expiry", "service")  # who closes opportunities whose deadline passed
+MAX_APPLY_BY_S = 2 * 366 * 86400
 OUTCOMES = {"filled": Status.OPPORTUNITY_STATUS_FILLED, "cancelled": Status.OPPORTUNITY_STATUS_CLOSED,
             "expired": Status.OPPORTUNITY_STATUS_CLOSED}
+ENDING_REASONS = {"filled": "the opportunity was filled", "cancelled": "the opportunity was cancelled",
+                  "expired": "applications closed at the deadline"}  # why open applications end with it
 ENDED = (Status.OPPORTUNITY_STATUS_CLOSED, Status.OPPORTUNITY_STATUS_FILLED)
 PENDING_APPS = (App.APPLICATION_STATUS_SUBMITTED, App.APPLICATION_STATUS_SHORTLISTED)
 SEATED = (App.APPLICATION_STATUS_ACCEPTED, App.APPLICATION_STATUS_COMPLETED)
@@ -145,6 +153,11 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
     def ledger_key(self, employee_id: str) -> str:
         return self._k(f"gig-hours:{employee_id}")
 
+    @property
+    def expiry_index(self) -> str:
+        """Open or pending opportunities with a deadline, scored by ``apply_by`` (epoch seconds)."""
+        return self._k("opportunity:expiry")
+
     # -- writes (inside MULTI) ---------------------------------------------------------------------
     def _store_opp(self, pipe, opp, old_status: int = 0) -> None:
         opp.updated_at.CopyFrom(now_ts())
@@ -156,6 +169,10 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
             pipe.zadd(self.pending_index(opp.approver_id or "-"), {opp.opportunity_id: 0})
         elif old_status == Status.OPPORTUNITY_STATUS_PENDING_APPROVAL:
             pipe.zrem(self.pending_index(opp.approver_id or "-"), opp.opportunity_id)
+        if opp.HasField("apply_by") and opp.status not in ENDED:
+            pipe.zadd(self.expiry_index, {opp.opportunity_id: opp.apply_by.seconds})
+        else:
+            pipe.zrem(self.expiry_index, opp.opportunity_id)
 
     def _emit_opp(self, pipe, event_type, opp, payload) -> None:
         self.svc.outbox.add(pipe, new_envelope(event_type, SOURCE, opp.opportunity_id, opp.version, payload))
@@ -226,6 +243,11 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
             await check_text(context, getattr(request, field), field, 200)
         await check_text(context, request.description, "description", 5000)
         await check_request_id(context, request.request_id)
+        if request.HasField("apply_by"):
+            deadline, now = request.apply_by.seconds + request.apply_by.nanos / 1e9, time.time()
+            if not now < deadline <= now + MAX_APPLY_BY_S:
+                await invalid(context, f"apply_by must be in the future and within two years, got "
+                                       f"{request.apply_by.ToJsonString()}; leave it unset for no deadline")
         requirements = await self._requirements(context, request.requirements)
         ident = current_identity.get()
         owner = request.owner_id or ident.subject
@@ -262,6 +284,8 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
                 approver_id=approver,
                 version=1,
             )
+            if request.HasField("apply_by"):
+                opp.apply_by.CopyFrom(request.apply_by)
             opp.created_at.CopyFrom(now_ts())
             pipe.multi()
             self._store_opp(pipe, opp)
@@ -389,7 +413,7 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
                       or (outcome != "filled" and a.status == App.APPLICATION_STATUS_ACCEPTED)]
             for a in ending:
                 a.status = App.APPLICATION_STATUS_DECLINED
-                a.reason = f"the opportunity was {outcome}"
+                a.reason = ENDING_REASONS[outcome]
                 a.decided_by = ident.subject
                 a.version += 1
             opp.status = OUTCOMES[outcome]
@@ -407,6 +431,39 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
                 [write])
 
         return await self._change_opp(context, request.opportunity_id, request.expected_version, step)
+
+    # -- deadlines ------------------------------------------------------------------------------------
+    async def expire_due(self) -> None:
+        """Forever: close the opportunities whose ``apply_by`` passed, with outcome
+        expired, every ``ITM_EXPIRY_SWEEP_INTERVAL_S``. Several instances may sweep at
+        once: closing is one versioned transaction, so the second finds it closed."""
+        while True:
+            await self.sweep_expired()
+            await asyncio.sleep(self.svc.settings.expiry_sweep_interval_s)
+
+    async def sweep_expired(self, batch: int = 100) -> int:
+        """Close what is due now, as CloseOpportunity(outcome=expired) would for a
+        service (open applications are declined, the gig-closed event goes out in the
+        same transaction); returns how many were closed."""
+        due = await self.svc.redis.zrangebyscore(self.expiry_index, "-inf", time.time(), start=0, num=batch)
+        closed = 0
+        token = current_identity.set(EXPIRY_ACTOR)
+        try:
+            for raw in due:
+                opp_id = raw.decode()
+                request = opportunity_pb2.CloseOpportunityRequest(
+                    opportunity_id=opp_id, outcome="expired", reason="the application deadline passed")
+                try:
+                    await self.CloseOpportunity(request, _SweepContext())
+                    closed += 1
+                except _Refused as exc:  # closed meanwhile, or gone: nothing left to expire
+                    log.info("nothing to expire", extra={"opportunity": opp_id, "why": exc.details})
+                    await self.svc.redis.zrem(self.expiry_index, opp_id)
+        finally:
+            current_identity.reset(token)
+        if closed:
+            log.info("opportunities expired", extra={"count": closed})
+        return closed
 
     async def ListOpportunities(self, request, context):
         size = await page_size_of(context, request.page_size)
@@ -784,6 +841,19 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
             await self.svc.commit([key], body)
 
 
+class _Refused(Exception):
+    def __init__(self, code: grpc.StatusCode, details: str):
+        super().__init__(f"{code.name}: {details}")
+        self.code, self.details = code, details
+
+
+class _SweepContext:
+    """What a handler needs of a gRPC context when the service calls it itself."""
+
+    async def abort(self, code: grpc.StatusCode, details: str = "", *args) -> None:
+        raise _Refused(code, details)
+
+
 def replay_envelope(opp: opportunity_pb2.Opportunity):
     """The current state as the event that leads to it (open, waiting for approval, or closed)."""
     if opp.status == Status.OPPORTUNITY_STATUS_OPEN:
@@ -806,6 +876,7 @@ def build() -> DomainService:
     servicer = OpportunityServicer(svc)
     opportunity_pb2_grpc.add_OpportunityServiceServicer_to_server(servicer, svc.grpc)
     svc.add_task(servicer.reindex)
+    svc.add_task(servicer.expire_due)
     svc.add_consumer(IdempotentConsumer(svc.settings, svc.redis, "opportunity.erasure", ["profile.employee-erased"],
                                         servicer.on_employee_erased))
     svc.on_shutdown.append(servicer.directory.close)

@@ -5,11 +5,14 @@ owner feedback becoming gig-validated skills on the profile (the loop closes).""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 import pytest
 
 from _stack import ModuleStack, all_topics, expect_error, uid
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from itm.v1 import common_pb2, opportunity_pb2, profile_pb2
 
 O, P = opportunity_pb2, profile_pb2
@@ -23,7 +26,7 @@ THRESHOLD_H, SHARE = 10, 20
 async def stack(infra, tmp_path_factory, request):
     s = ModuleStack(infra, tmp_path_factory.mktemp("opportunity"))
     await s.start({"profile": {}, "opportunity": {"approval_hours_threshold": THRESHOLD_H,
-                                                  "gig_time_share_percent": SHARE}},
+                                                  "gig_time_share_percent": SHARE, "expiry_sweep_interval_s": 0.3}},
                   all_topics("opportunity.", "profile."))
     yield s
     await s.close(failed=request.session.testsfailed > 0)
@@ -397,3 +400,45 @@ async def test_bad_input_is_refused_with_a_message_and_writes_nothing(stack, rpc
                                                metadata=c.metadata)).version == 1
     assert (await c.opportunity.GetApplication(O.GetApplicationRequest(application_id=app.application_id),
                                                metadata=c.metadata)).version == 1
+
+
+def in_seconds(seconds: float) -> Timestamp:
+    ts = Timestamp()
+    ts.FromNanoseconds(int((time.time() + seconds) * 1e9))
+    return ts
+
+
+async def test_an_opportunity_past_its_deadline_expires_and_its_open_applications_end(stack):
+    owner, applicant = await person(stack, uid("O")), await person(stack, uid("E"))
+    c = stack.as_(owner)
+
+    def posting(**kw):
+        return O.PostOpportunityRequest(title="Deadline gig", type=GIG, hours_per_week=2, seats=1,
+                                        requirements=[O.RequirementInput(skill="sql", min_level=2)], **kw)
+
+    deadline = in_seconds(2)
+    gig = await c.opportunity.PostOpportunity(posting(apply_by=deadline), metadata=c.metadata)
+    assert gig.status == St.OPPORTUNITY_STATUS_OPEN and gig.apply_by == deadline
+    open_ended = await post(stack, owner)
+    application = await apply(stack, applicant, gig.opportunity_id)
+    async with asyncio.timeout(20):
+        while (now := await c.opportunity.GetOpportunity(O.GetOpportunityRequest(
+                opportunity_id=gig.opportunity_id), metadata=c.metadata)).status == St.OPPORTUNITY_STATUS_OPEN:
+            await asyncio.sleep(0.2)
+    assert time.time() >= deadline.seconds  # not before its time
+    assert (now.status, now.outcome, now.reason) == (St.OPPORTUNITY_STATUS_CLOSED, "expired",
+                                                     "the application deadline passed")
+    ended = await c.opportunity.GetApplication(O.GetApplicationRequest(
+        application_id=application.application_id), metadata=c.metadata)
+    assert ended.status == AS.APPLICATION_STATUS_DECLINED and ended.reason == "applications closed at the deadline"
+    closed = await stack.log.wait_for("opportunity.gig-closed", gig.opportunity_id)
+    assert [(e.payload.outcome, e.event.version) for e in closed] == [("expired", now.version)]
+    declined = await stack.log.wait_for("opportunity.application-declined", application.application_id)
+    assert len(declined) == 1
+    still = await c.opportunity.GetOpportunity(O.GetOpportunityRequest(opportunity_id=open_ended.opportunity_id),
+                                               metadata=c.metadata)
+    assert still.status == St.OPPORTUNITY_STATUS_OPEN  # no deadline, no expiry
+    await expect_error(apply(stack, applicant, gig.opportunity_id), Code.FAILED_PRECONDITION, "")
+    for bad in (in_seconds(-60), in_seconds(3 * 366 * 86400)):
+        await expect_error(c.opportunity.PostOpportunity(posting(apply_by=bad), metadata=c.metadata),
+                           Code.INVALID_ARGUMENT, "apply_by must be in the future and within two years")
