@@ -368,7 +368,21 @@ class NotifierServicer(notifier_pb2_grpc.NotifierServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "notification_ids must be ids like 1700000000000-0")
         if not ids:
             return notifier_pb2.MarkReadResponse(marked=0)
-        added = await self.inbox.svc.redis.sadd(self.inbox.read_key(request.employee_id), *ids)
+        redis = self.inbox.svc.redis
+        stream, read_key = self.inbox.stream(request.employee_id), self.inbox.read_key(request.employee_id)
+        async with redis.pipeline(transaction=False) as pipe:
+            for i in ids:
+                pipe.xrange(stream, i, i, count=1)
+            pipe.xrange(stream, "-", "+", count=1)
+            found = await pipe.execute()
+        existing = [i for i, hit in zip(ids, found[:-1]) if hit]  # ids not in the inbox are not marked
+        added = await redis.sadd(read_key, *existing) if existing else 0
+        # The inbox is capped (ITM_INBOX_MAX_LEN): marks of notifications trimmed from it go
+        # too, so the read set never outgrows the inbox by more than what was trimmed since.
+        oldest = _id_tuple(found[-1][0][0].decode()) if found[-1] else None
+        stale = [m for m in await redis.smembers(read_key) if oldest is None or _id_tuple(m.decode()) < oldest]
+        if stale:
+            await redis.srem(read_key, *stale)
         return notifier_pb2.MarkReadResponse(marked=added)
 
     async def GetPreferences(self, request, context):

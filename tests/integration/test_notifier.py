@@ -601,3 +601,75 @@ async def test_digest_mode_pushes_one_message_per_period(stack):
         assert [i["source_event_id"] for i in digest["items"]] == [env.event_id for env in envs]
         assert event["id"] == digest["items"][-1]["notification_id"]
         assert await sse.quiet_for(1.0)
+
+
+# --------------------------------------------------------------------------- read marks
+
+
+async def test_read_marks_count_unread_and_do_not_outlive_the_capped_inbox(start_service, topic_prefix, kafka_bootstrap,
+                                                                           redis_url):
+    """Its own notifier with a 10-notification inbox: marking read lowers the unread
+    count and filters unread_only; ids that are not in the inbox are not marked; the
+    marks of notifications trimmed off the inbox are dropped at the next MarkRead."""
+    proc = start_service("notifier", inbox_max_len=10)
+    settings = Settings(topic_prefix=topic_prefix, kafka_bootstrap=kafka_bootstrap)
+    employee = emp("R")
+    me = bearer(mint_token(settings, employee, "employee"))
+    channel = grpc.aio.insecure_channel(proc.grpc_target)
+    stub = notifier_pb2_grpc.NotifierServiceStub(channel)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+
+    async def produce(n: int) -> None:
+        for i in range(n):
+            env = crossing(employee, f"Gig {i}")
+            await producer.send_and_wait(settings.topic(TOPIC), env.SerializeToString(), key=employee.encode())
+
+    async def listing(**kw) -> notifier_pb2.ListInboxResponse:
+        return await stub.ListInbox(notifier_pb2.ListInboxRequest(employee_id=employee, page_size=50, **kw),
+                                    metadata=me)
+
+    async def mark(ids) -> int:
+        return (await stub.MarkRead(notifier_pb2.MarkReadRequest(employee_id=employee, notification_ids=ids),
+                                    metadata=me)).marked
+
+    try:
+        await produce(4)
+        first = await eventually(lambda: _when(listing(), lambda r: len(r.notifications) == 4), 30, "4 notifications")
+        ids = [n.notification_id for n in first.notifications]
+        assert first.unread == 4 and not any(n.read for n in first.notifications)
+        assert await mark(ids[:2] + ["1-0"]) == 2  # "1-0" is in nobody's inbox
+        assert await mark(ids[:1]) == 0  # already read
+        now = await listing()
+        assert now.unread == 2 and [n.read for n in now.notifications] == [True, True, False, False]
+        assert [n.notification_id for n in (await listing(unread_only=True)).notifications] == ids[2:]
+        # ten more: the inbox keeps the last ten, so the four first are trimmed off
+        await produce(10)
+        def after_first_four(r) -> bool:
+            return _stream_id(r.notifications[0].notification_id) > _stream_id(ids[-1])
+
+        await eventually(lambda: _when(listing(), after_first_four), 30, "the first four trimmed")
+        later = await listing()
+        assert len(later.notifications) == 10 and later.unread == 10
+        assert await mark([later.notifications[0].notification_id]) == 1
+        import redis.asyncio as aioredis
+
+        r = aioredis.from_url(redis_url)
+        try:
+            marks = {m.decode() for m in await r.smembers(settings.key(f"inbox:{employee}:read"))}
+        finally:
+            await r.aclose()
+        assert marks == {later.notifications[0].notification_id}  # the two marks of trimmed ones are gone
+    finally:
+        await producer.stop()
+        await channel.close()
+
+
+async def _when(call, ok):
+    result = await call
+    return result if ok(result) else None
+
+
+def _stream_id(notification_id: str) -> tuple[int, int]:
+    ms, _, seq = notification_id.partition("-")
+    return int(ms), int(seq)
