@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     rate_limit_per_s: float = Field(50.0, gt=0, description="calls per second per identity (service role exempt)")
     rate_limit_burst: int = Field(100, ge=1)
     max_request_bytes: int = Field(1 << 20, ge=1024, description="largest accepted gRPC request")
+    grpc_keepalive_s: float = Field(
+        60.0, ge=0, le=3600, description="ping a gRPC connection idle this long; a peer that does not answer within "
+                                         "ITM_GRPC_KEEPALIVE_TIMEOUT_S is dropped with its streams (0: never ping)")
+    grpc_keepalive_timeout_s: float = Field(20.0, gt=0, le=600, description="how long a keepalive ping may go unanswered")
 
     # outbox relay
     outbox_batch: int = Field(200, ge=1, le=10_000)

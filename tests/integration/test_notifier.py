@@ -635,7 +635,8 @@ async def test_read_marks_count_unread_and_do_not_outlive_the_capped_inbox(start
 
     try:
         await produce(4)
-        first = await eventually(lambda: _when(listing(), lambda r: len(r.notifications) == 4), 30, "4 notifications")
+        (first,) = await eventually(lambda: _when(listing(), lambda r: len(r.notifications) == 4), 30,
+                                    "4 notifications")
         ids = [n.notification_id for n in first.notifications]
         assert first.unread == 4 and not any(n.read for n in first.notifications)
         assert await mark(ids[:2] + ["1-0"]) == 2  # "1-0" is in nobody's inbox
@@ -666,10 +667,54 @@ async def test_read_marks_count_unread_and_do_not_outlive_the_capped_inbox(start
 
 
 async def _when(call, ok):
+    """For ``eventually``: ``(result,)`` once ``ok(result)`` (a tuple, so a falsy result still counts)."""
     result = await call
-    return result if ok(result) else None
+    return (result,) if ok(result) else None
 
 
 def _stream_id(notification_id: str) -> tuple[int, int]:
     ms, _, seq = notification_id.partition("-")
     return int(ms), int(seq)
+
+
+# --------------------------------------------------------------------------- dead peers
+
+SUBSCRIBER = """
+import sys
+import grpc
+from itm.v1 import notifier_pb2, notifier_pb2_grpc
+target, token, employee = sys.argv[1:4]
+stub = notifier_pb2_grpc.NotifierServiceStub(grpc.insecure_channel(target))
+for _ in stub.Subscribe(notifier_pb2.SubscribeRequest(employee_id=employee), metadata=[("authorization", "Bearer " + token)]):
+    pass
+"""
+
+
+async def test_a_subscriber_that_vanished_without_closing_is_dropped_by_keepalive(start_service, topic_prefix,
+                                                                                  kafka_bootstrap):
+    """A client process frozen with SIGSTOP keeps its TCP connection (the kernel still
+    ACKs) but answers no HTTP/2 ping: the server's keepalive drops it and its stream."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = start_service("notifier", grpc_keepalive_s=1, grpc_keepalive_timeout_s=1, notifier_heartbeat_s=3600)
+    settings = Settings(topic_prefix=topic_prefix, kafka_bootstrap=kafka_bootstrap)
+    employee = emp("K")
+    root = Path(__file__).resolve().parents[2]
+    client = subprocess.Popen([sys.executable, "-c", SUBSCRIBER, proc.grpc_target,
+                               mint_token(settings, employee, "employee"), employee],
+                              cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async def connected() -> float:
+            return await metric(proc, "itm_notifier_connected_clients", transport="grpc")
+
+        await eventually(lambda: _when(connected(), lambda n: n == 1), 30, "the subscriber connected")
+        client.send_signal(signal.SIGSTOP)
+        await eventually(lambda: _when(connected(), lambda n: n == 0), 20, "the frozen subscriber dropped")
+    finally:
+        client.kill()
+        client.wait(10)
