@@ -300,7 +300,12 @@ class Service:
         await self.grpc.stop(grace=5)
         for task in running:
             task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
+        # bounded: a task stuck in a client library (seen under load: a Redis call
+        # during reconnection) must not turn SIGTERM into SIGKILL
+        _, stuck = await asyncio.wait(running, timeout=5)
+        if stuck:
+            log.warning("background tasks did not stop in 5 s; leaving them",
+                        extra={"tasks": sorted(t.get_name() for t in stuck)})
         for fn in self.on_shutdown:
             try:
                 await fn()
