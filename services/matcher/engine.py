@@ -175,6 +175,12 @@ class OpportunityState:
         return {r.skill_id: r for r in merge_requirements(self.requirements)}
 
 
+def related_to(related, skill_id: str) -> frozenset[str]:
+    """The skills that can earn related credit towards a requirement for ``skill_id``
+    (``score_match``'s rule: another skill, with a strength above 0)."""
+    return frozenset(t for t, strength in (related(skill_id) or {}).items() if t != skill_id and strength > 0)
+
+
 class Replica:
     """Open opportunities and the catalog: small, replicated to every worker.
 
@@ -219,9 +225,8 @@ class Replica:
             self.postings[r.skill_id][opp.opportunity_id] = (r.min_level, r.weight)
             if r.skill_id not in self._related_known:
                 self._related_known.add(r.skill_id)
-                for t, strength in (self.related(r.skill_id) or {}).items():
-                    if t != r.skill_id and strength > 0:
-                        self.related_requirements[t].add(r.skill_id)
+                for t in related_to(self.related, r.skill_id):
+                    self.related_requirements[t].add(r.skill_id)
 
     def drop(self, opp_id: str) -> None:
         old = self.opportunities.pop(opp_id, None)
@@ -447,9 +452,7 @@ class Matcher:
             reqs = merge_requirements(opp.requirements)
             terms = opp.bound_terms = (
                 sum(r.weight for r in reqs),
-                tuple((r.skill_id, r.min_level, r.weight,
-                       frozenset(t for t, strength in (self.related(r.skill_id) or {}).items()
-                                 if t != r.skill_id and strength > 0)) for r in reqs))
+                tuple((r.skill_id, r.min_level, r.weight, related_to(self.related, r.skill_id)) for r in reqs))
         total, reqs = terms
         if not reqs:
             return 100.0

@@ -28,6 +28,7 @@ from itm.runtime.envelope import new_envelope
 from itm.runtime.settings import Settings
 from itm.runtime.topics import ensure_topics
 from itm.v1 import common_pb2, events_pb2, notifier_pb2, notifier_pb2_grpc
+from services.notifier.server import _id_tuple
 
 TOPIC = "match.threshold-crossed"
 WRITE_TIMEOUT_S = 8  # a stalled client is given up on after this; healthy ones must not wait for it
@@ -647,7 +648,7 @@ async def test_read_marks_count_unread_and_do_not_outlive_the_capped_inbox(start
         # ten more: the inbox keeps the last ten, so the four first are trimmed off
         await produce(10)
         def after_first_four(r) -> bool:
-            return _stream_id(r.notifications[0].notification_id) > _stream_id(ids[-1])
+            return _id_tuple(r.notifications[0].notification_id) > _id_tuple(ids[-1])
 
         await eventually(lambda: _when(listing(), after_first_four), 30, "the first four trimmed")
         later = await listing()
@@ -670,11 +671,6 @@ async def _when(call, ok):
     """For ``eventually``: ``(result,)`` once ``ok(result)`` (a tuple, so a falsy result still counts)."""
     result = await call
     return (result,) if ok(result) else None
-
-
-def _stream_id(notification_id: str) -> tuple[int, int]:
-    ms, _, seq = notification_id.partition("-")
-    return int(ms), int(seq)
 
 
 # --------------------------------------------------------------------------- dead peers
