@@ -441,11 +441,17 @@ class ManagedProcess:
         deadline = time.monotonic() + timeout
         detail = "not probed yet"
         delay = 0.05
+        respawns = 0
         while True:
             proc = self._proc
             if proc is None:
                 raise DevStackError(f"{self.name} was never started")
             if proc.poll() is not None:
+                if respawns < 2 and self._aborted_in_fork():
+                    respawns += 1
+                    log.warning("%s aborted between fork and exec; starting it again", self.name)
+                    self.spawn()
+                    continue
                 raise self._startup_error(f"{self.name} exited with code {proc.returncode} before becoming ready")
             ok, detail = self.probe()
             if ok:
@@ -456,6 +462,14 @@ class ManagedProcess:
                 )
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 1.5, 0.25)
+
+    def _aborted_in_fork(self) -> bool:
+        """Whether the child died of the fork hazard, not of its own doing: forking (as
+        ``preexec_fn`` requires) while a gRPC thread of the parent is busy can abort the
+        child before its exec, with gRPC's poller complaining about a bad descriptor."""
+        if self._proc is None or self._proc.returncode != -signal.SIGABRT:
+            return False
+        return "epoll_wait error: Bad file descriptor" in self.log_tail()
 
     def _startup_error(self, message: str) -> StartupError:
         tail = self.log_tail()

@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from itm.client import Clients
-from itm.devstack import ServiceProcess, StartupError
+from itm.devstack import ServiceProcess
 from itm.runtime.consumer import make_consumer
 from itm.runtime.envelope import decode
 from itm.runtime.kafka_compat import high_watermarks
@@ -68,20 +68,9 @@ class Stack:
         return proc
 
     async def start_healthy_matcher(self, **env) -> ServiceProcess:
-        """Start a matcher worker and wait for it. The harness forks (preexec_fn) from
-        this process, which has gRPC threads; a fork that lands while one of them is
-        busy can abort the child before its exec (SIGABRT, "epoll_wait error: Bad
-        file descriptor"); such a start is retried."""
-        for attempt in range(3):
-            proc = self.start_matcher(**env)
-            try:
-                return await proc.wait_healthy_async(120)
-            except StartupError:
-                if proc.returncode != -6 or attempt == 2:
-                    raise
-                self.matchers.remove(proc)
-                await asyncio.sleep(0.5)
-        raise AssertionError("unreachable")
+        """Start a matcher worker and wait for it (a start that died of the fork
+        hazard is retried by ``ServiceProcess.wait_ready`` itself)."""
+        return await self.start_matcher(**env).wait_healthy_async(120)
 
     async def start(self) -> None:
         await ensure_topics(self.infra.kafka_bootstrap, prefix=self.prefix)

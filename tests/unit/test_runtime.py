@@ -107,3 +107,50 @@ def test_on_behalf_of_claim_round_trips():
     s = Settings()
     ident = verify_token(s, mint_token(s, "matcher", "service", on_behalf_of="E7"))
     assert (ident.subject, ident.role, ident.on_behalf_of, ident.privileged) == ("matcher", "service", "E7", True)
+
+
+def test_a_child_aborted_by_the_fork_hazard_is_started_again_and_other_deaths_are_reported(tmp_path):
+    """ServiceProcess-style start: a child that dies of SIGABRT with gRPC's poller
+    message (the fork-before-exec hazard) is spawned again; any other early death is
+    a StartupError at once."""
+    import sys
+
+    from itm.devstack import ManagedProcess, StartupError
+
+    marker = tmp_path / "ready"
+
+    class Child(ManagedProcess):
+        def __init__(self, name, script):
+            super().__init__(name, tmp_path / name)
+            self.script = script
+            self.spawned = 0
+
+        def spawn(self):
+            self.spawned += 1
+            super().spawn()
+
+        def command(self):
+            return [sys.executable, "-c", self.script, str(marker), str(self.spawned)]
+
+        def probe(self):
+            return marker.exists(), "waiting for the marker"
+
+    # the first run prints the hazard's message and aborts; the second becomes ready
+    hazard = ("import os, sys, time\n"
+              "if sys.argv[2] == '1':\n"
+              "    print('E1122 ev_epoll1_linux.cc:373] epoll_wait error: Bad file descriptor', flush=True)\n"
+              "    os.abort()\n"
+              "open(sys.argv[1], 'w').close()\n"
+              "time.sleep(30)\n")
+    child = Child("hazard", hazard)
+    try:
+        child.start(timeout=20)
+        assert child.spawned == 2 and child.running
+    finally:
+        child.kill()
+    # an abort without that message is the child's own failure: reported, not retried
+    marker.unlink()
+    other = Child("crash", "import os; os.abort()")
+    with pytest.raises(StartupError, match="exited with code -6"):
+        other.start(timeout=20)
+    assert other.spawned == 1
