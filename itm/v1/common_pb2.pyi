@@ -27,6 +27,7 @@ class EvidenceSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVIDENCE_SOURCE_COURSE: _ClassVar[EvidenceSource]
     EVIDENCE_SOURCE_GIG: _ClassVar[EvidenceSource]
     EVIDENCE_SOURCE_PEER: _ClassVar[EvidenceSource]
+    EVIDENCE_SOURCE_HRIS: _ClassVar[EvidenceSource]
 
 class OpportunityType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -74,6 +75,7 @@ EVIDENCE_SOURCE_ASSESSMENT: EvidenceSource
 EVIDENCE_SOURCE_COURSE: EvidenceSource
 EVIDENCE_SOURCE_GIG: EvidenceSource
 EVIDENCE_SOURCE_PEER: EvidenceSource
+EVIDENCE_SOURCE_HRIS: EvidenceSource
 OPPORTUNITY_TYPE_UNSPECIFIED: OpportunityType
 OPPORTUNITY_TYPE_GIG: OpportunityType
 OPPORTUNITY_TYPE_PROJECT: OpportunityType

@@ -87,6 +87,44 @@ class EmployeeErased(_message.Message):
     employee_id: str
     def __init__(self, employee_id: _Optional[str] = ...) -> None: ...
 
+class EmployeeDeactivated(_message.Message):
+    __slots__ = ("profile", "reason")
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    profile: _common_pb2.EmployeeMatchProfile
+    reason: str
+    def __init__(self, profile: _Optional[_Union[_common_pb2.EmployeeMatchProfile, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class EmployeeReactivated(_message.Message):
+    __slots__ = ("profile",)
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    profile: _common_pb2.EmployeeMatchProfile
+    def __init__(self, profile: _Optional[_Union[_common_pb2.EmployeeMatchProfile, _Mapping]] = ...) -> None: ...
+
+class EmployeeMoved(_message.Message):
+    __slots__ = ("employee_id", "opportunity_id", "opportunity_title", "from_department", "to_department", "from_manager_id", "to_manager_id", "from_title", "to_title", "profile")
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    OPPORTUNITY_ID_FIELD_NUMBER: _ClassVar[int]
+    OPPORTUNITY_TITLE_FIELD_NUMBER: _ClassVar[int]
+    FROM_DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
+    TO_DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
+    FROM_MANAGER_ID_FIELD_NUMBER: _ClassVar[int]
+    TO_MANAGER_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_TITLE_FIELD_NUMBER: _ClassVar[int]
+    TO_TITLE_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    employee_id: str
+    opportunity_id: str
+    opportunity_title: str
+    from_department: str
+    to_department: str
+    from_manager_id: str
+    to_manager_id: str
+    from_title: str
+    to_title: str
+    profile: _common_pb2.EmployeeMatchProfile
+    def __init__(self, employee_id: _Optional[str] = ..., opportunity_id: _Optional[str] = ..., opportunity_title: _Optional[str] = ..., from_department: _Optional[str] = ..., to_department: _Optional[str] = ..., from_manager_id: _Optional[str] = ..., to_manager_id: _Optional[str] = ..., from_title: _Optional[str] = ..., to_title: _Optional[str] = ..., profile: _Optional[_Union[_common_pb2.EmployeeMatchProfile, _Mapping]] = ...) -> None: ...
+
 class GigPosted(_message.Message):
     __slots__ = ("opportunity", "approved_by")
     OPPORTUNITY_FIELD_NUMBER: _ClassVar[int]
@@ -322,3 +360,29 @@ class MatchUpdated(_message.Message):
     qualified: bool
     scoring_version: int
     def __init__(self, employee_id: _Optional[str] = ..., opportunity_id: _Optional[str] = ..., score_percent: _Optional[int] = ..., previous_score_percent: _Optional[int] = ..., qualified: _Optional[bool] = ..., scoring_version: _Optional[int] = ...) -> None: ...
+
+class PairScore(_message.Message):
+    __slots__ = ("opportunity_id", "score_percent", "previous_score_percent", "qualified")
+    OPPORTUNITY_ID_FIELD_NUMBER: _ClassVar[int]
+    SCORE_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_SCORE_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    QUALIFIED_FIELD_NUMBER: _ClassVar[int]
+    opportunity_id: str
+    score_percent: int
+    previous_score_percent: int
+    qualified: bool
+    def __init__(self, opportunity_id: _Optional[str] = ..., score_percent: _Optional[int] = ..., previous_score_percent: _Optional[int] = ..., qualified: _Optional[bool] = ...) -> None: ...
+
+class MatchesUpdated(_message.Message):
+    __slots__ = ("employee_id", "pairs", "scoring_version", "cause_event_id", "cause_event_type")
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    SCORING_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    employee_id: str
+    pairs: _containers.RepeatedCompositeFieldContainer[PairScore]
+    scoring_version: int
+    cause_event_id: str
+    cause_event_type: str
+    def __init__(self, employee_id: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PairScore, _Mapping]]] = ..., scoring_version: _Optional[int] = ..., cause_event_id: _Optional[str] = ..., cause_event_type: _Optional[str] = ...) -> None: ...

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from itm.v1 import events_pb2 as itm_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14itm/v1/matcher.proto\x12\x06itm.v1\x1a\x13itm/v1/events.proto\"6\n\x10MyMatchesRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\">\n\x15\x42\x65stCandidatesRequest\x12\x16\n\x0eopportunity_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"\xa8\x01\n\x05Match\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x16\n\x0eopportunity_id\x18\x02 \x01(\t\x12\x19\n\x11opportunity_title\x18\x03 \x01(\t\x12\x15\n\rscore_percent\x18\x04 \x01(\x05\x12\x11\n\tqualified\x18\x05 \x01(\x08\x12-\n\x0b\x65xplanation\x18\x06 \x01(\x0b\x32\x18.itm.v1.MatchExplanation\"Z\n\tMatchList\x12\x1e\n\x07matches\x18\x01 \x03(\x0b\x32\r.itm.v1.Match\x12\x1a\n\x12missing_partitions\x18\x02 \x03(\x05\x12\x11\n\tserved_by\x18\x03 \x01(\t2\x8e\x01\n\x0eMatcherService\x12\x38\n\tMyMatches\x12\x18.itm.v1.MyMatchesRequest\x1a\x11.itm.v1.MatchList\x12\x42\n\x0e\x42\x65stCandidates\x12\x1d.itm.v1.BestCandidatesRequest\x1a\x11.itm.v1.MatchListb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14itm/v1/matcher.proto\x12\x06itm.v1\x1a\x13itm/v1/events.proto\"6\n\x10MyMatchesRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\">\n\x15\x42\x65stCandidatesRequest\x12\x16\n\x0eopportunity_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"Z\n\x19ScoreOpportunitiesRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x17\n\x0fopportunity_ids\x18\x02 \x03(\t\x12\x0f\n\x07\x65xplain\x18\x03 \x01(\x08\"\xa8\x01\n\x05Match\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x16\n\x0eopportunity_id\x18\x02 \x01(\t\x12\x19\n\x11opportunity_title\x18\x03 \x01(\t\x12\x15\n\rscore_percent\x18\x04 \x01(\x05\x12\x11\n\tqualified\x18\x05 \x01(\x08\x12-\n\x0b\x65xplanation\x18\x06 \x01(\x0b\x32\x18.itm.v1.MatchExplanation\"Z\n\tMatchList\x12\x1e\n\x07matches\x18\x01 \x03(\x0b\x32\r.itm.v1.Match\x12\x1a\n\x12missing_partitions\x18\x02 \x03(\x05\x12\x11\n\tserved_by\x18\x03 \x01(\t2\xda\x01\n\x0eMatcherService\x12\x38\n\tMyMatches\x12\x18.itm.v1.MyMatchesRequest\x1a\x11.itm.v1.MatchList\x12\x42\n\x0e\x42\x65stCandidates\x12\x1d.itm.v1.BestCandidatesRequest\x1a\x11.itm.v1.MatchList\x12J\n\x12ScoreOpportunities\x12!.itm.v1.ScoreOpportunitiesRequest\x1a\x11.itm.v1.MatchListb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,10 +36,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MYMATCHESREQUEST']._serialized_end=107
   _globals['_BESTCANDIDATESREQUEST']._serialized_start=109
   _globals['_BESTCANDIDATESREQUEST']._serialized_end=171
-  _globals['_MATCH']._serialized_start=174
-  _globals['_MATCH']._serialized_end=342
-  _globals['_MATCHLIST']._serialized_start=344
-  _globals['_MATCHLIST']._serialized_end=434
-  _globals['_MATCHERSERVICE']._serialized_start=437
-  _globals['_MATCHERSERVICE']._serialized_end=579
+  _globals['_SCOREOPPORTUNITIESREQUEST']._serialized_start=173
+  _globals['_SCOREOPPORTUNITIESREQUEST']._serialized_end=263
+  _globals['_MATCH']._serialized_start=266
+  _globals['_MATCH']._serialized_end=434
+  _globals['_MATCHLIST']._serialized_start=436
+  _globals['_MATCHLIST']._serialized_end=526
+  _globals['_MATCHERSERVICE']._serialized_start=529
+  _globals['_MATCHERSERVICE']._serialized_end=747
 # @@protoc_insertion_point(module_scope)

@@ -23,6 +23,16 @@ class BestCandidatesRequest(_message.Message):
     limit: int
     def __init__(self, opportunity_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
+class ScoreOpportunitiesRequest(_message.Message):
+    __slots__ = ("employee_id", "opportunity_ids", "explain")
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    OPPORTUNITY_IDS_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_FIELD_NUMBER: _ClassVar[int]
+    employee_id: str
+    opportunity_ids: _containers.RepeatedScalarFieldContainer[str]
+    explain: bool
+    def __init__(self, employee_id: _Optional[str] = ..., opportunity_ids: _Optional[_Iterable[str]] = ..., explain: _Optional[bool] = ...) -> None: ...
+
 class Match(_message.Message):
     __slots__ = ("employee_id", "opportunity_id", "opportunity_title", "score_percent", "qualified", "explanation")
     EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]

@@ -44,6 +44,11 @@ class MatcherServiceStub:
                 request_serializer=itm_dot_v1_dot_matcher__pb2.BestCandidatesRequest.SerializeToString,
                 response_deserializer=itm_dot_v1_dot_matcher__pb2.MatchList.FromString,
                 _registered_method=True)
+        self.ScoreOpportunities = channel.unary_unary(
+                '/itm.v1.MatcherService/ScoreOpportunities',
+                request_serializer=itm_dot_v1_dot_matcher__pb2.ScoreOpportunitiesRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_matcher__pb2.MatchList.FromString,
+                _registered_method=True)
 
 
 class MatcherServiceServicer:
@@ -61,6 +66,20 @@ class MatcherServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ScoreOpportunities(self, request, context):
+        """The employee's current score for each listed opportunity, computed on
+        demand from the live state, also below the pair floor (where MyMatches
+        lists nothing). Opportunities that are not open, are unknown to the
+        matcher or are owned by the employee are left out of the answer.
+        Callers: the employee themself, an hr_admin or a service (the opportunity
+        service asks it for search by match and for the scores owners see on
+        applications). Answered by the worker owning the employee's partition,
+        forwarded like MyMatches.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MatcherServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -72,6 +91,11 @@ def add_MatcherServiceServicer_to_server(servicer, server):
             'BestCandidates': grpc.unary_unary_rpc_method_handler(
                     servicer.BestCandidates,
                     request_deserializer=itm_dot_v1_dot_matcher__pb2.BestCandidatesRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_matcher__pb2.MatchList.SerializeToString,
+            ),
+            'ScoreOpportunities': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScoreOpportunities,
+                    request_deserializer=itm_dot_v1_dot_matcher__pb2.ScoreOpportunitiesRequest.FromString,
                     response_serializer=itm_dot_v1_dot_matcher__pb2.MatchList.SerializeToString,
             ),
     }
@@ -128,6 +152,33 @@ class MatcherService:
             target,
             '/itm.v1.MatcherService/BestCandidates',
             itm_dot_v1_dot_matcher__pb2.BestCandidatesRequest.SerializeToString,
+            itm_dot_v1_dot_matcher__pb2.MatchList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScoreOpportunities(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.MatcherService/ScoreOpportunities',
+            itm_dot_v1_dot_matcher__pb2.ScoreOpportunitiesRequest.SerializeToString,
             itm_dot_v1_dot_matcher__pb2.MatchList.FromString,
             options,
             channel_credentials,

@@ -27,15 +27,21 @@ from itm.v1 import common_pb2 as itm_dot_v1_dot_common__pb2
 from itm.v1 import events_pb2 as itm_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15itm/v1/notifier.proto\x12\x06itm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13itm/v1/common.proto\x1a\x13itm/v1/events.proto\"\xd4\x02\n\x0cNotification\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\x12\x16\n\x0eopportunity_id\x18\x06 \x01(\t\x12\x18\n\x10opportunity_link\x18\x07 \x01(\t\x12\x14\n\x0c\x63ourse_links\x18\x08 \x03(\t\x12\'\n\x05match\x18\t \x01(\x0b\x32\x18.itm.v1.ThresholdCrossed\x12\x17\n\x0fsource_event_id\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04read\x18\x0c \x01(\x08\x12#\n\x05items\x18\r \x03(\x0b\x32\x14.itm.v1.Notification\"9\n\x10SubscribeRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x66ter_id\x18\x02 \x01(\t\"c\n\x10ListInboxRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x13\n\x0bunread_only\x18\x04 \x01(\x08\"i\n\x11ListInboxResponse\x12+\n\rnotifications\x18\x01 \x03(\x0b\x32\x14.itm.v1.Notification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x0e\n\x06unread\x18\x03 \x01(\x03\"@\n\x0fMarkReadRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x18\n\x10notification_ids\x18\x02 \x03(\t\"\"\n\x10MarkReadResponse\x12\x0e\n\x06marked\x18\x01 \x01(\x03\")\n\x08\x43hannels\x12\x0e\n\x06in_app\x18\x01 \x01(\x08\x12\r\n\x05\x65mail\x18\x02 \x01(\x08\"U\n\nQuietHours\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x12\n\nstart_hour\x18\x02 \x01(\x05\x12\x10\n\x08\x65nd_hour\x18\x03 \x01(\x05\x12\x10\n\x08timezone\x18\x04 \x01(\t\"\xbd\x02\n\x17NotificationPreferences\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\"\n\x08\x63hannels\x18\x02 \x01(\x0b\x32\x10.itm.v1.Channels\x12\'\n\x0bquiet_hours\x18\x03 \x01(\x0b\x32\x12.itm.v1.QuietHours\x12&\n\x08\x64\x65livery\x18\x04 \x01(\x0e\x32\x14.itm.v1.DeliveryMode\x12\x1d\n\x15\x64igest_period_seconds\x18\x05 \x01(\x05\x12\x38\n\x17muted_opportunity_types\x18\x06 \x03(\x0e\x32\x17.itm.v1.OpportunityType\x12\x0f\n\x07version\x18\x07 \x01(\x03\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"8\n!GetNotificationPreferencesRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\"\x88\x01\n!SetNotificationPreferencesRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x34\n\x0bpreferences\x18\x02 \x01(\x0b\x32\x1f.itm.v1.NotificationPreferences\x12\x18\n\x10\x65xpected_version\x18\x03 \x01(\x03*d\n\x0c\x44\x65liveryMode\x12\x1d\n\x19\x44\x45LIVERY_MODE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45LIVERY_MODE_IMMEDIATE\x10\x01\x12\x18\n\x14\x44\x45LIVERY_MODE_DIGEST\x10\x02\x32\x8d\x03\n\x0fNotifierService\x12=\n\tSubscribe\x12\x18.itm.v1.SubscribeRequest\x1a\x14.itm.v1.Notification0\x01\x12@\n\tListInbox\x12\x18.itm.v1.ListInboxRequest\x1a\x19.itm.v1.ListInboxResponse\x12=\n\x08MarkRead\x12\x17.itm.v1.MarkReadRequest\x1a\x18.itm.v1.MarkReadResponse\x12\\\n\x0eGetPreferences\x12).itm.v1.GetNotificationPreferencesRequest\x1a\x1f.itm.v1.NotificationPreferences\x12\\\n\x0eSetPreferences\x12).itm.v1.SetNotificationPreferencesRequest\x1a\x1f.itm.v1.NotificationPreferencesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15itm/v1/notifier.proto\x12\x06itm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13itm/v1/common.proto\x1a\x13itm/v1/events.proto\"\xd4\x02\n\x0cNotification\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\x12\x16\n\x0eopportunity_id\x18\x06 \x01(\t\x12\x18\n\x10opportunity_link\x18\x07 \x01(\t\x12\x14\n\x0c\x63ourse_links\x18\x08 \x03(\t\x12\'\n\x05match\x18\t \x01(\x0b\x32\x18.itm.v1.ThresholdCrossed\x12\x17\n\x0fsource_event_id\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04read\x18\x0c \x01(\x08\x12#\n\x05items\x18\r \x03(\x0b\x32\x14.itm.v1.Notification\"9\n\x10SubscribeRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x66ter_id\x18\x02 \x01(\t\"c\n\x10ListInboxRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x13\n\x0bunread_only\x18\x04 \x01(\x08\"i\n\x11ListInboxResponse\x12+\n\rnotifications\x18\x01 \x03(\x0b\x32\x14.itm.v1.Notification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x0e\n\x06unread\x18\x03 \x01(\x03\"@\n\x0fMarkReadRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x18\n\x10notification_ids\x18\x02 \x03(\t\"\"\n\x10MarkReadResponse\x12\x0e\n\x06marked\x18\x01 \x01(\x03\"G\n\x08\x43hannels\x12\x0e\n\x06in_app\x18\x01 \x01(\x08\x12\r\n\x05\x65mail\x18\x02 \x01(\x08\x12\r\n\x05slack\x18\x03 \x01(\x08\x12\r\n\x05teams\x18\x04 \x01(\x08\"Z\n\x05Route\x12.\n\x08\x63\x61tegory\x18\x01 \x01(\x0e\x32\x1c.itm.v1.NotificationCategory\x12!\n\x08\x63hannels\x18\x02 \x03(\x0e\x32\x0f.itm.v1.Channel\"\xa0\x01\n\x0e\x44igestSchedule\x12*\n\tfrequency\x18\x01 \x01(\x0e\x32\x17.itm.v1.DigestFrequency\x12\x0c\n\x04hour\x18\x02 \x01(\x05\x12\x0e\n\x06minute\x18\x03 \x01(\x05\x12\x0f\n\x07weekday\x18\x04 \x01(\x05\x12\x10\n\x08timezone\x18\x05 \x01(\t\x12!\n\x08\x63hannels\x18\x06 \x03(\x0e\x32\x0f.itm.v1.Channel\"U\n\nQuietHours\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x12\n\nstart_hour\x18\x02 \x01(\x05\x12\x10\n\x08\x65nd_hour\x18\x03 \x01(\x05\x12\x10\n\x08timezone\x18\x04 \x01(\t\"\xd1\x03\n\x17NotificationPreferences\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\"\n\x08\x63hannels\x18\x02 \x01(\x0b\x32\x10.itm.v1.Channels\x12\'\n\x0bquiet_hours\x18\x03 \x01(\x0b\x32\x12.itm.v1.QuietHours\x12&\n\x08\x64\x65livery\x18\x04 \x01(\x0e\x32\x14.itm.v1.DeliveryMode\x12\x1d\n\x15\x64igest_period_seconds\x18\x05 \x01(\x05\x12\x38\n\x17muted_opportunity_types\x18\x06 \x03(\x0e\x32\x17.itm.v1.OpportunityType\x12\x0f\n\x07version\x18\x07 \x01(\x03\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x06routes\x18\t \x03(\x0b\x32\r.itm.v1.Route\x12\x15\n\remail_address\x18\n \x01(\t\x12\x19\n\x11slack_webhook_url\x18\x0b \x01(\t\x12\x19\n\x11teams_webhook_url\x18\x0c \x01(\t\x12&\n\x06\x64igest\x18\r \x01(\x0b\x32\x16.itm.v1.DigestSchedule\"8\n!GetNotificationPreferencesRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\"\x88\x01\n!SetNotificationPreferencesRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x34\n\x0bpreferences\x18\x02 \x01(\x0b\x32\x1f.itm.v1.NotificationPreferences\x12\x18\n\x10\x65xpected_version\x18\x03 \x01(\x03*d\n\x0c\x44\x65liveryMode\x12\x1d\n\x19\x44\x45LIVERY_MODE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45LIVERY_MODE_IMMEDIATE\x10\x01\x12\x18\n\x14\x44\x45LIVERY_MODE_DIGEST\x10\x02*o\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x43HANNEL_IN_APP\x10\x01\x12\x11\n\rCHANNEL_EMAIL\x10\x02\x12\x11\n\rCHANNEL_SLACK\x10\x03\x12\x11\n\rCHANNEL_TEAMS\x10\x04*\xd3\x01\n\x14NotificationCategory\x12%\n!NOTIFICATION_CATEGORY_UNSPECIFIED\x10\x00\x12#\n\x1fNOTIFICATION_CATEGORY_CROSSINGS\x10\x01\x12#\n\x1fNOTIFICATION_CATEGORY_APPROVALS\x10\x02\x12&\n\"NOTIFICATION_CATEGORY_APPLICATIONS\x10\x03\x12\"\n\x1eNOTIFICATION_CATEGORY_RELEASES\x10\x04*l\n\x0f\x44igestFrequency\x12 \n\x1c\x44IGEST_FREQUENCY_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44IGEST_FREQUENCY_DAILY\x10\x01\x12\x1b\n\x17\x44IGEST_FREQUENCY_WEEKLY\x10\x02\x32\x8d\x03\n\x0fNotifierService\x12=\n\tSubscribe\x12\x18.itm.v1.SubscribeRequest\x1a\x14.itm.v1.Notification0\x01\x12@\n\tListInbox\x12\x18.itm.v1.ListInboxRequest\x1a\x19.itm.v1.ListInboxResponse\x12=\n\x08MarkRead\x12\x17.itm.v1.MarkReadRequest\x1a\x18.itm.v1.MarkReadResponse\x12\\\n\x0eGetPreferences\x12).itm.v1.GetNotificationPreferencesRequest\x1a\x1f.itm.v1.NotificationPreferences\x12\\\n\x0eSetPreferences\x12).itm.v1.SetNotificationPreferencesRequest\x1a\x1f.itm.v1.NotificationPreferencesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'itm.v1.notifier_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DELIVERYMODE']._serialized_start=1467
-  _globals['_DELIVERYMODE']._serialized_end=1567
+  _globals['_DELIVERYMODE']._serialized_start=1900
+  _globals['_DELIVERYMODE']._serialized_end=2000
+  _globals['_CHANNEL']._serialized_start=2002
+  _globals['_CHANNEL']._serialized_end=2113
+  _globals['_NOTIFICATIONCATEGORY']._serialized_start=2116
+  _globals['_NOTIFICATIONCATEGORY']._serialized_end=2327
+  _globals['_DIGESTFREQUENCY']._serialized_start=2329
+  _globals['_DIGESTFREQUENCY']._serialized_end=2437
   _globals['_NOTIFICATION']._serialized_start=109
   _globals['_NOTIFICATION']._serialized_end=449
   _globals['_SUBSCRIBEREQUEST']._serialized_start=451
@@ -49,15 +55,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MARKREADRESPONSE']._serialized_start=784
   _globals['_MARKREADRESPONSE']._serialized_end=818
   _globals['_CHANNELS']._serialized_start=820
-  _globals['_CHANNELS']._serialized_end=861
-  _globals['_QUIETHOURS']._serialized_start=863
-  _globals['_QUIETHOURS']._serialized_end=948
-  _globals['_NOTIFICATIONPREFERENCES']._serialized_start=951
-  _globals['_NOTIFICATIONPREFERENCES']._serialized_end=1268
-  _globals['_GETNOTIFICATIONPREFERENCESREQUEST']._serialized_start=1270
-  _globals['_GETNOTIFICATIONPREFERENCESREQUEST']._serialized_end=1326
-  _globals['_SETNOTIFICATIONPREFERENCESREQUEST']._serialized_start=1329
-  _globals['_SETNOTIFICATIONPREFERENCESREQUEST']._serialized_end=1465
-  _globals['_NOTIFIERSERVICE']._serialized_start=1570
-  _globals['_NOTIFIERSERVICE']._serialized_end=1967
+  _globals['_CHANNELS']._serialized_end=891
+  _globals['_ROUTE']._serialized_start=893
+  _globals['_ROUTE']._serialized_end=983
+  _globals['_DIGESTSCHEDULE']._serialized_start=986
+  _globals['_DIGESTSCHEDULE']._serialized_end=1146
+  _globals['_QUIETHOURS']._serialized_start=1148
+  _globals['_QUIETHOURS']._serialized_end=1233
+  _globals['_NOTIFICATIONPREFERENCES']._serialized_start=1236
+  _globals['_NOTIFICATIONPREFERENCES']._serialized_end=1701
+  _globals['_GETNOTIFICATIONPREFERENCESREQUEST']._serialized_start=1703
+  _globals['_GETNOTIFICATIONPREFERENCESREQUEST']._serialized_end=1759
+  _globals['_SETNOTIFICATIONPREFERENCESREQUEST']._serialized_start=1762
+  _globals['_SETNOTIFICATIONPREFERENCESREQUEST']._serialized_end=1898
+  _globals['_NOTIFIERSERVICE']._serialized_start=2440
+  _globals['_NOTIFIERSERVICE']._serialized_end=2837
 # @@protoc_insertion_point(module_scope)

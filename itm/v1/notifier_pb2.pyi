@@ -17,9 +17,44 @@ class DeliveryMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DELIVERY_MODE_UNSPECIFIED: _ClassVar[DeliveryMode]
     DELIVERY_MODE_IMMEDIATE: _ClassVar[DeliveryMode]
     DELIVERY_MODE_DIGEST: _ClassVar[DeliveryMode]
+
+class Channel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHANNEL_UNSPECIFIED: _ClassVar[Channel]
+    CHANNEL_IN_APP: _ClassVar[Channel]
+    CHANNEL_EMAIL: _ClassVar[Channel]
+    CHANNEL_SLACK: _ClassVar[Channel]
+    CHANNEL_TEAMS: _ClassVar[Channel]
+
+class NotificationCategory(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NOTIFICATION_CATEGORY_UNSPECIFIED: _ClassVar[NotificationCategory]
+    NOTIFICATION_CATEGORY_CROSSINGS: _ClassVar[NotificationCategory]
+    NOTIFICATION_CATEGORY_APPROVALS: _ClassVar[NotificationCategory]
+    NOTIFICATION_CATEGORY_APPLICATIONS: _ClassVar[NotificationCategory]
+    NOTIFICATION_CATEGORY_RELEASES: _ClassVar[NotificationCategory]
+
+class DigestFrequency(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DIGEST_FREQUENCY_UNSPECIFIED: _ClassVar[DigestFrequency]
+    DIGEST_FREQUENCY_DAILY: _ClassVar[DigestFrequency]
+    DIGEST_FREQUENCY_WEEKLY: _ClassVar[DigestFrequency]
 DELIVERY_MODE_UNSPECIFIED: DeliveryMode
 DELIVERY_MODE_IMMEDIATE: DeliveryMode
 DELIVERY_MODE_DIGEST: DeliveryMode
+CHANNEL_UNSPECIFIED: Channel
+CHANNEL_IN_APP: Channel
+CHANNEL_EMAIL: Channel
+CHANNEL_SLACK: Channel
+CHANNEL_TEAMS: Channel
+NOTIFICATION_CATEGORY_UNSPECIFIED: NotificationCategory
+NOTIFICATION_CATEGORY_CROSSINGS: NotificationCategory
+NOTIFICATION_CATEGORY_APPROVALS: NotificationCategory
+NOTIFICATION_CATEGORY_APPLICATIONS: NotificationCategory
+NOTIFICATION_CATEGORY_RELEASES: NotificationCategory
+DIGEST_FREQUENCY_UNSPECIFIED: DigestFrequency
+DIGEST_FREQUENCY_DAILY: DigestFrequency
+DIGEST_FREQUENCY_WEEKLY: DigestFrequency
 
 class Notification(_message.Message):
     __slots__ = ("notification_id", "employee_id", "kind", "title", "body", "opportunity_id", "opportunity_link", "course_links", "match", "source_event_id", "created_at", "read", "items")
@@ -96,12 +131,40 @@ class MarkReadResponse(_message.Message):
     def __init__(self, marked: _Optional[int] = ...) -> None: ...
 
 class Channels(_message.Message):
-    __slots__ = ("in_app", "email")
+    __slots__ = ("in_app", "email", "slack", "teams")
     IN_APP_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
+    SLACK_FIELD_NUMBER: _ClassVar[int]
+    TEAMS_FIELD_NUMBER: _ClassVar[int]
     in_app: bool
     email: bool
-    def __init__(self, in_app: _Optional[bool] = ..., email: _Optional[bool] = ...) -> None: ...
+    slack: bool
+    teams: bool
+    def __init__(self, in_app: _Optional[bool] = ..., email: _Optional[bool] = ..., slack: _Optional[bool] = ..., teams: _Optional[bool] = ...) -> None: ...
+
+class Route(_message.Message):
+    __slots__ = ("category", "channels")
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    category: NotificationCategory
+    channels: _containers.RepeatedScalarFieldContainer[Channel]
+    def __init__(self, category: _Optional[_Union[NotificationCategory, str]] = ..., channels: _Optional[_Iterable[_Union[Channel, str]]] = ...) -> None: ...
+
+class DigestSchedule(_message.Message):
+    __slots__ = ("frequency", "hour", "minute", "weekday", "timezone", "channels")
+    FREQUENCY_FIELD_NUMBER: _ClassVar[int]
+    HOUR_FIELD_NUMBER: _ClassVar[int]
+    MINUTE_FIELD_NUMBER: _ClassVar[int]
+    WEEKDAY_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    frequency: DigestFrequency
+    hour: int
+    minute: int
+    weekday: int
+    timezone: str
+    channels: _containers.RepeatedScalarFieldContainer[Channel]
+    def __init__(self, frequency: _Optional[_Union[DigestFrequency, str]] = ..., hour: _Optional[int] = ..., minute: _Optional[int] = ..., weekday: _Optional[int] = ..., timezone: _Optional[str] = ..., channels: _Optional[_Iterable[_Union[Channel, str]]] = ...) -> None: ...
 
 class QuietHours(_message.Message):
     __slots__ = ("enabled", "start_hour", "end_hour", "timezone")
@@ -116,7 +179,7 @@ class QuietHours(_message.Message):
     def __init__(self, enabled: _Optional[bool] = ..., start_hour: _Optional[int] = ..., end_hour: _Optional[int] = ..., timezone: _Optional[str] = ...) -> None: ...
 
 class NotificationPreferences(_message.Message):
-    __slots__ = ("employee_id", "channels", "quiet_hours", "delivery", "digest_period_seconds", "muted_opportunity_types", "version", "updated_at")
+    __slots__ = ("employee_id", "channels", "quiet_hours", "delivery", "digest_period_seconds", "muted_opportunity_types", "version", "updated_at", "routes", "email_address", "slack_webhook_url", "teams_webhook_url", "digest")
     EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     QUIET_HOURS_FIELD_NUMBER: _ClassVar[int]
@@ -125,6 +188,11 @@ class NotificationPreferences(_message.Message):
     MUTED_OPPORTUNITY_TYPES_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SLACK_WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
+    TEAMS_WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
     employee_id: str
     channels: Channels
     quiet_hours: QuietHours
@@ -133,7 +201,12 @@ class NotificationPreferences(_message.Message):
     muted_opportunity_types: _containers.RepeatedScalarFieldContainer[_common_pb2.OpportunityType]
     version: int
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, employee_id: _Optional[str] = ..., channels: _Optional[_Union[Channels, _Mapping]] = ..., quiet_hours: _Optional[_Union[QuietHours, _Mapping]] = ..., delivery: _Optional[_Union[DeliveryMode, str]] = ..., digest_period_seconds: _Optional[int] = ..., muted_opportunity_types: _Optional[_Iterable[_Union[_common_pb2.OpportunityType, str]]] = ..., version: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    routes: _containers.RepeatedCompositeFieldContainer[Route]
+    email_address: str
+    slack_webhook_url: str
+    teams_webhook_url: str
+    digest: DigestSchedule
+    def __init__(self, employee_id: _Optional[str] = ..., channels: _Optional[_Union[Channels, _Mapping]] = ..., quiet_hours: _Optional[_Union[QuietHours, _Mapping]] = ..., delivery: _Optional[_Union[DeliveryMode, str]] = ..., digest_period_seconds: _Optional[int] = ..., muted_opportunity_types: _Optional[_Iterable[_Union[_common_pb2.OpportunityType, str]]] = ..., version: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., email_address: _Optional[str] = ..., slack_webhook_url: _Optional[str] = ..., teams_webhook_url: _Optional[str] = ..., digest: _Optional[_Union[DigestSchedule, _Mapping]] = ...) -> None: ...
 
 class GetNotificationPreferencesRequest(_message.Message):
     __slots__ = ("employee_id",)

@@ -70,6 +70,11 @@ class OpportunityServiceStub:
                 request_serializer=itm_dot_v1_dot_opportunity__pb2.ListOpportunitiesRequest.SerializeToString,
                 response_deserializer=itm_dot_v1_dot_opportunity__pb2.ListOpportunitiesResponse.FromString,
                 _registered_method=True)
+        self.SearchOpportunities = channel.unary_unary(
+                '/itm.v1.OpportunityService/SearchOpportunities',
+                request_serializer=itm_dot_v1_dot_opportunity__pb2.SearchOpportunitiesRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_opportunity__pb2.SearchOpportunitiesResponse.FromString,
+                _registered_method=True)
         self.Apply = channel.unary_unary(
                 '/itm.v1.OpportunityService/Apply',
                 request_serializer=itm_dot_v1_dot_opportunity__pb2.ApplyRequest.SerializeToString,
@@ -119,6 +124,16 @@ class OpportunityServiceStub:
                 '/itm.v1.OpportunityService/ListApplications',
                 request_serializer=itm_dot_v1_dot_opportunity__pb2.ListApplicationsRequest.SerializeToString,
                 response_deserializer=itm_dot_v1_dot_opportunity__pb2.ListApplicationsResponse.FromString,
+                _registered_method=True)
+        self.GetApplicantAssessment = channel.unary_unary(
+                '/itm.v1.OpportunityService/GetApplicantAssessment',
+                request_serializer=itm_dot_v1_dot_opportunity__pb2.GetApplicantAssessmentRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_opportunity__pb2.ApplicantAssessment.FromString,
+                _registered_method=True)
+        self.GetTimeReleaseBudget = channel.unary_unary(
+                '/itm.v1.OpportunityService/GetTimeReleaseBudget',
+                request_serializer=itm_dot_v1_dot_opportunity__pb2.GetTimeReleaseBudgetRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_opportunity__pb2.TimeReleaseBudget.FromString,
                 _registered_method=True)
         self.Replay = channel.unary_unary(
                 '/itm.v1.OpportunityService/Replay',
@@ -170,6 +185,14 @@ class OpportunityServiceServicer:
 
     def ListOpportunities(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchOpportunities(self, request, context):
+        """The marketplace: open opportunities filtered, sorted and paged, each with the
+        caller's own match percent when the matcher answers. Any authenticated caller.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -236,6 +259,23 @@ class OpportunityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetApplicantAssessment(self, request, context):
+        """What the owner judges an application by: the applicant's current score for
+        the opportunity, the credit per requirement and the applicant's skills it
+        requires. For the opportunity's owner, HR admins and services.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTimeReleaseBudget(self, request, context):
+        """What is released of an employee's week and the cap: for the employee, their
+        manager of record (the manager role), HR admins and services.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Replay(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -279,6 +319,11 @@ def add_OpportunityServiceServicer_to_server(servicer, server):
                     servicer.ListOpportunities,
                     request_deserializer=itm_dot_v1_dot_opportunity__pb2.ListOpportunitiesRequest.FromString,
                     response_serializer=itm_dot_v1_dot_opportunity__pb2.ListOpportunitiesResponse.SerializeToString,
+            ),
+            'SearchOpportunities': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchOpportunities,
+                    request_deserializer=itm_dot_v1_dot_opportunity__pb2.SearchOpportunitiesRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_opportunity__pb2.SearchOpportunitiesResponse.SerializeToString,
             ),
             'Apply': grpc.unary_unary_rpc_method_handler(
                     servicer.Apply,
@@ -329,6 +374,16 @@ def add_OpportunityServiceServicer_to_server(servicer, server):
                     servicer.ListApplications,
                     request_deserializer=itm_dot_v1_dot_opportunity__pb2.ListApplicationsRequest.FromString,
                     response_serializer=itm_dot_v1_dot_opportunity__pb2.ListApplicationsResponse.SerializeToString,
+            ),
+            'GetApplicantAssessment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetApplicantAssessment,
+                    request_deserializer=itm_dot_v1_dot_opportunity__pb2.GetApplicantAssessmentRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_opportunity__pb2.ApplicantAssessment.SerializeToString,
+            ),
+            'GetTimeReleaseBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTimeReleaseBudget,
+                    request_deserializer=itm_dot_v1_dot_opportunity__pb2.GetTimeReleaseBudgetRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_opportunity__pb2.TimeReleaseBudget.SerializeToString,
             ),
             'Replay': grpc.unary_unary_rpc_method_handler(
                     servicer.Replay,
@@ -525,6 +580,33 @@ class OpportunityService:
             '/itm.v1.OpportunityService/ListOpportunities',
             itm_dot_v1_dot_opportunity__pb2.ListOpportunitiesRequest.SerializeToString,
             itm_dot_v1_dot_opportunity__pb2.ListOpportunitiesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchOpportunities(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.OpportunityService/SearchOpportunities',
+            itm_dot_v1_dot_opportunity__pb2.SearchOpportunitiesRequest.SerializeToString,
+            itm_dot_v1_dot_opportunity__pb2.SearchOpportunitiesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -795,6 +877,60 @@ class OpportunityService:
             '/itm.v1.OpportunityService/ListApplications',
             itm_dot_v1_dot_opportunity__pb2.ListApplicationsRequest.SerializeToString,
             itm_dot_v1_dot_opportunity__pb2.ListApplicationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetApplicantAssessment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.OpportunityService/GetApplicantAssessment',
+            itm_dot_v1_dot_opportunity__pb2.GetApplicantAssessmentRequest.SerializeToString,
+            itm_dot_v1_dot_opportunity__pb2.ApplicantAssessment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTimeReleaseBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.OpportunityService/GetTimeReleaseBudget',
+            itm_dot_v1_dot_opportunity__pb2.GetTimeReleaseBudgetRequest.SerializeToString,
+            itm_dot_v1_dot_opportunity__pb2.TimeReleaseBudget.FromString,
             options,
             channel_credentials,
             insecure,

@@ -19,11 +19,13 @@ class ImportOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     IMPORT_OUTCOME_UPDATED: _ClassVar[ImportOutcome]
     IMPORT_OUTCOME_UNCHANGED: _ClassVar[ImportOutcome]
     IMPORT_OUTCOME_REJECTED: _ClassVar[ImportOutcome]
+    IMPORT_OUTCOME_SKIPPED: _ClassVar[ImportOutcome]
 IMPORT_OUTCOME_UNSPECIFIED: ImportOutcome
 IMPORT_OUTCOME_CREATED: ImportOutcome
 IMPORT_OUTCOME_UPDATED: ImportOutcome
 IMPORT_OUTCOME_UNCHANGED: ImportOutcome
 IMPORT_OUTCOME_REJECTED: ImportOutcome
+IMPORT_OUTCOME_SKIPPED: ImportOutcome
 
 class Evidence(_message.Message):
     __slots__ = ("source", "reference", "at", "level", "status", "note", "actor")
@@ -74,7 +76,7 @@ class MatchPreferences(_message.Message):
     def __init__(self, threshold_percent: _Optional[int] = ..., opted_out: _Optional[bool] = ..., opportunity_types: _Optional[_Iterable[_Union[_common_pb2.OpportunityType, str]]] = ..., mentoring_opt_in: _Optional[bool] = ...) -> None: ...
 
 class Employee(_message.Message):
-    __slots__ = ("employee_id", "name", "department", "manager_id", "location", "hours_available_per_week", "career_aspirations", "skills", "preferences", "version", "visibility", "created_at", "updated_at")
+    __slots__ = ("employee_id", "name", "department", "manager_id", "location", "hours_available_per_week", "career_aspirations", "skills", "preferences", "version", "visibility", "created_at", "updated_at", "deactivated", "title")
     EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +90,8 @@ class Employee(_message.Message):
     VISIBILITY_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    DEACTIVATED_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
     employee_id: str
     name: str
     department: str
@@ -101,10 +105,12 @@ class Employee(_message.Message):
     visibility: Visibility
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, employee_id: _Optional[str] = ..., name: _Optional[str] = ..., department: _Optional[str] = ..., manager_id: _Optional[str] = ..., location: _Optional[str] = ..., hours_available_per_week: _Optional[float] = ..., career_aspirations: _Optional[_Iterable[str]] = ..., skills: _Optional[_Iterable[_Union[SkillRecord, _Mapping]]] = ..., preferences: _Optional[_Union[MatchPreferences, _Mapping]] = ..., version: _Optional[int] = ..., visibility: _Optional[_Union[Visibility, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    deactivated: bool
+    title: str
+    def __init__(self, employee_id: _Optional[str] = ..., name: _Optional[str] = ..., department: _Optional[str] = ..., manager_id: _Optional[str] = ..., location: _Optional[str] = ..., hours_available_per_week: _Optional[float] = ..., career_aspirations: _Optional[_Iterable[str]] = ..., skills: _Optional[_Iterable[_Union[SkillRecord, _Mapping]]] = ..., preferences: _Optional[_Union[MatchPreferences, _Mapping]] = ..., version: _Optional[int] = ..., visibility: _Optional[_Union[Visibility, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deactivated: _Optional[bool] = ..., title: _Optional[str] = ...) -> None: ...
 
 class CreateEmployeeRequest(_message.Message):
-    __slots__ = ("request_id", "employee_id", "name", "department", "manager_id", "location", "hours_available_per_week", "career_aspirations")
+    __slots__ = ("request_id", "employee_id", "name", "department", "manager_id", "location", "hours_available_per_week", "career_aspirations", "title")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +119,7 @@ class CreateEmployeeRequest(_message.Message):
     LOCATION_FIELD_NUMBER: _ClassVar[int]
     HOURS_AVAILABLE_PER_WEEK_FIELD_NUMBER: _ClassVar[int]
     CAREER_ASPIRATIONS_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     employee_id: str
     name: str
@@ -121,7 +128,8 @@ class CreateEmployeeRequest(_message.Message):
     location: str
     hours_available_per_week: float
     career_aspirations: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, request_id: _Optional[str] = ..., employee_id: _Optional[str] = ..., name: _Optional[str] = ..., department: _Optional[str] = ..., manager_id: _Optional[str] = ..., location: _Optional[str] = ..., hours_available_per_week: _Optional[float] = ..., career_aspirations: _Optional[_Iterable[str]] = ...) -> None: ...
+    title: str
+    def __init__(self, request_id: _Optional[str] = ..., employee_id: _Optional[str] = ..., name: _Optional[str] = ..., department: _Optional[str] = ..., manager_id: _Optional[str] = ..., location: _Optional[str] = ..., hours_available_per_week: _Optional[float] = ..., career_aspirations: _Optional[_Iterable[str]] = ..., title: _Optional[str] = ...) -> None: ...
 
 class GetEmployeeRequest(_message.Message):
     __slots__ = ("employee_id",)
@@ -130,7 +138,7 @@ class GetEmployeeRequest(_message.Message):
     def __init__(self, employee_id: _Optional[str] = ...) -> None: ...
 
 class UpdateEmployeeRequest(_message.Message):
-    __slots__ = ("employee_id", "expected_version", "name", "department", "manager_id", "location", "hours_available_per_week", "career_aspirations", "update_mask")
+    __slots__ = ("employee_id", "expected_version", "name", "department", "manager_id", "location", "hours_available_per_week", "career_aspirations", "update_mask", "title")
     EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -140,6 +148,7 @@ class UpdateEmployeeRequest(_message.Message):
     HOURS_AVAILABLE_PER_WEEK_FIELD_NUMBER: _ClassVar[int]
     CAREER_ASPIRATIONS_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
     employee_id: str
     expected_version: int
     name: str
@@ -149,7 +158,8 @@ class UpdateEmployeeRequest(_message.Message):
     hours_available_per_week: float
     career_aspirations: _containers.RepeatedScalarFieldContainer[str]
     update_mask: _field_mask_pb2.FieldMask
-    def __init__(self, employee_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., name: _Optional[str] = ..., department: _Optional[str] = ..., manager_id: _Optional[str] = ..., location: _Optional[str] = ..., hours_available_per_week: _Optional[float] = ..., career_aspirations: _Optional[_Iterable[str]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+    title: str
+    def __init__(self, employee_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., name: _Optional[str] = ..., department: _Optional[str] = ..., manager_id: _Optional[str] = ..., location: _Optional[str] = ..., hours_available_per_week: _Optional[float] = ..., career_aspirations: _Optional[_Iterable[str]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., title: _Optional[str] = ...) -> None: ...
 
 class UpsertSkillRequest(_message.Message):
     __slots__ = ("employee_id", "expected_version", "skill", "level", "status", "source", "reference", "evidence_at", "note")
@@ -238,12 +248,14 @@ class SetPreferencesRequest(_message.Message):
     def __init__(self, employee_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., preferences: _Optional[_Union[MatchPreferences, _Mapping]] = ...) -> None: ...
 
 class ListEmployeesRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
+    __slots__ = ("page_size", "page_token", "manager_id")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MANAGER_ID_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    manager_id: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., manager_id: _Optional[str] = ...) -> None: ...
 
 class ListEmployeesResponse(_message.Message):
     __slots__ = ("employees", "next_page_token")
@@ -290,14 +302,24 @@ class ListEmployeeHistoryResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ImportEmployeesRequest(_message.Message):
-    __slots__ = ("request_id", "csv", "dry_run")
+    __slots__ = ("request_id", "csv", "dry_run", "data", "import_id", "batch", "first_line", "last")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CSV_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    IMPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    FIRST_LINE_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     csv: str
     dry_run: bool
-    def __init__(self, request_id: _Optional[str] = ..., csv: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    data: bytes
+    import_id: str
+    batch: int
+    first_line: int
+    last: bool
+    def __init__(self, request_id: _Optional[str] = ..., csv: _Optional[str] = ..., dry_run: _Optional[bool] = ..., data: _Optional[bytes] = ..., import_id: _Optional[str] = ..., batch: _Optional[int] = ..., first_line: _Optional[int] = ..., last: _Optional[bool] = ...) -> None: ...
 
 class ImportRowResult(_message.Message):
     __slots__ = ("row", "employee_id", "outcome", "errors", "version")
@@ -314,7 +336,7 @@ class ImportRowResult(_message.Message):
     def __init__(self, row: _Optional[int] = ..., employee_id: _Optional[str] = ..., outcome: _Optional[_Union[ImportOutcome, str]] = ..., errors: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ...) -> None: ...
 
 class ImportEmployeesResponse(_message.Message):
-    __slots__ = ("rows", "created", "updated", "unchanged", "rejected", "results", "dry_run")
+    __slots__ = ("rows", "created", "updated", "unchanged", "rejected", "results", "dry_run", "skipped", "deferred", "lines")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
     UPDATED_FIELD_NUMBER: _ClassVar[int]
@@ -322,6 +344,9 @@ class ImportEmployeesResponse(_message.Message):
     REJECTED_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    DEFERRED_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
     rows: int
     created: int
     updated: int
@@ -329,7 +354,10 @@ class ImportEmployeesResponse(_message.Message):
     rejected: int
     results: _containers.RepeatedCompositeFieldContainer[ImportRowResult]
     dry_run: bool
-    def __init__(self, rows: _Optional[int] = ..., created: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ..., rejected: _Optional[int] = ..., results: _Optional[_Iterable[_Union[ImportRowResult, _Mapping]]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    skipped: int
+    deferred: int
+    lines: int
+    def __init__(self, rows: _Optional[int] = ..., created: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ..., rejected: _Optional[int] = ..., results: _Optional[_Iterable[_Union[ImportRowResult, _Mapping]]] = ..., dry_run: _Optional[bool] = ..., skipped: _Optional[int] = ..., deferred: _Optional[int] = ..., lines: _Optional[int] = ...) -> None: ...
 
 class EraseEmployeeRequest(_message.Message):
     __slots__ = ("employee_id", "reason")
@@ -346,3 +374,17 @@ class EraseEmployeeResponse(_message.Message):
     employee_id: str
     tombstone_event_id: str
     def __init__(self, employee_id: _Optional[str] = ..., tombstone_event_id: _Optional[str] = ...) -> None: ...
+
+class FindEmployeeRequest(_message.Message):
+    __slots__ = ("email", "mbox_sha1sum")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    MBOX_SHA1SUM_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    mbox_sha1sum: str
+    def __init__(self, email: _Optional[str] = ..., mbox_sha1sum: _Optional[str] = ...) -> None: ...
+
+class FindEmployeeResponse(_message.Message):
+    __slots__ = ("employee_id",)
+    EMPLOYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    employee_id: str
+    def __init__(self, employee_id: _Optional[str] = ...) -> None: ...

@@ -100,6 +100,11 @@ class ProfileServiceStub:
                 request_serializer=itm_dot_v1_dot_profile__pb2.EraseEmployeeRequest.SerializeToString,
                 response_deserializer=itm_dot_v1_dot_profile__pb2.EraseEmployeeResponse.FromString,
                 _registered_method=True)
+        self.FindEmployee = channel.unary_unary(
+                '/itm.v1.ProfileService/FindEmployee',
+                request_serializer=itm_dot_v1_dot_profile__pb2.FindEmployeeRequest.SerializeToString,
+                response_deserializer=itm_dot_v1_dot_profile__pb2.FindEmployeeResponse.FromString,
+                _registered_method=True)
         self.Replay = channel.unary_unary(
                 '/itm.v1.ProfileService/Replay',
                 request_serializer=itm_dot_v1_dot_common__pb2.ReplayRequest.SerializeToString,
@@ -195,6 +200,14 @@ class ProfileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FindEmployee(self, request, context):
+        """Which employee an identity names: an email (case-insensitive) or an xAPI
+        mbox_sha1sum, as provisioned over SCIM (emails, userName). Services and HR only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Replay(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -268,6 +281,11 @@ def add_ProfileServiceServicer_to_server(servicer, server):
                     servicer.EraseEmployee,
                     request_deserializer=itm_dot_v1_dot_profile__pb2.EraseEmployeeRequest.FromString,
                     response_serializer=itm_dot_v1_dot_profile__pb2.EraseEmployeeResponse.SerializeToString,
+            ),
+            'FindEmployee': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindEmployee,
+                    request_deserializer=itm_dot_v1_dot_profile__pb2.FindEmployeeRequest.FromString,
+                    response_serializer=itm_dot_v1_dot_profile__pb2.FindEmployeeResponse.SerializeToString,
             ),
             'Replay': grpc.unary_unary_rpc_method_handler(
                     servicer.Replay,
@@ -626,6 +644,33 @@ class ProfileService:
             '/itm.v1.ProfileService/EraseEmployee',
             itm_dot_v1_dot_profile__pb2.EraseEmployeeRequest.SerializeToString,
             itm_dot_v1_dot_profile__pb2.EraseEmployeeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindEmployee(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/itm.v1.ProfileService/FindEmployee',
+            itm_dot_v1_dot_profile__pb2.FindEmployeeRequest.SerializeToString,
+            itm_dot_v1_dot_profile__pb2.FindEmployeeResponse.FromString,
             options,
             channel_credentials,
             insecure,
