@@ -2,13 +2,18 @@
 
 Two ways to verify, chosen by settings:
 
-* production: an OIDC provider's JWKS (``ITM_AUTH_JWKS_URL``) — RS256/ES256
-  tokens, keys fetched and cached (``ITM_AUTH_JWKS_CACHE_S``); a token signed
-  with a key id the cache does not know triggers one refetch (at most once per
+* production: people's tokens come from an OIDC provider and are verified with
+  its JWKS (``ITM_AUTH_JWKS_URL``) — RS256/ES256, keys fetched and cached
+  (``ITM_AUTH_JWKS_CACHE_S``); a token signed with a key id the cache does not
+  know triggers one refetch (at most once per
   ``ITM_AUTH_JWKS_REFRESH_COOLDOWN_S``, so forged key ids cannot flood the
-  provider), so rotated keys are accepted once the provider publishes them;
-* the embedded stack: HS256 tokens signed with ``ITM_TOKEN_SECRET``
-  (``itm token`` mints them; services mint their own service identity).
+  provider), so rotated keys are accepted once the provider publishes them.
+  Services still call each other with HS256 tokens signed with the shared
+  ``ITM_TOKEN_SECRET``, accepted only when their role is ``service`` (their
+  ``act`` claim, on whose behalf, kept): a person can never present an HS256
+  token in production;
+* the embedded stack: HS256 tokens signed with ``ITM_TOKEN_SECRET`` for
+  everyone (``itm token`` mints them; services mint their own service identity).
 
 Either way signature, expiry, audience and issuer are checked. Roles:
 employee, manager, hr_admin, service. Authorisation rules live with each
@@ -51,7 +56,8 @@ class AuthError(Exception):
 
 
 def mint_token(settings: Settings, subject: str, role: str, ttl_s: int = 3600, on_behalf_of: str = "") -> str:
-    """An HS256 token for the embedded stack (production tokens come from the OIDC provider)."""
+    """An HS256 token signed with the shared secret: anyone's in the embedded stack, a service's own
+    everywhere (in production people's tokens come from the OIDC provider, see ``verify_token``)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     now = int(time.time())
@@ -74,9 +80,12 @@ def _jwks_client(url: str, lifespan: int, cooldown_s: float) -> jwt.PyJWKClient:
                            cooldown_duration=cooldown_s)
 
 
+SHARED_SECRET_ALGORITHM = "HS256"
+
+
 def _key_and_algorithms(settings: Settings, token: str):
-    if not settings.auth_jwks_url:
-        return settings.token_secret, ["HS256"]
+    if not settings.auth_jwks_url or _algorithm(token) == SHARED_SECRET_ALGORITHM:
+        return settings.token_secret, [SHARED_SECRET_ALGORITHM]
     try:
         client = _jwks_client(settings.auth_jwks_url, settings.auth_jwks_cache_s, settings.auth_jwks_refresh_cooldown_s)
         key = client.get_signing_key_from_jwt(token)
@@ -85,6 +94,13 @@ def _key_and_algorithms(settings: Settings, token: str):
     except (jwt.PyJWKClientError, jwt.DecodeError) as exc:
         raise AuthError(f"invalid token: {exc}") from None
     return key.key, list(settings.auth_algorithms)
+
+
+def _algorithm(token: str) -> str:
+    try:
+        return str(jwt.get_unverified_header(token).get("alg", ""))
+    except jwt.InvalidTokenError as exc:
+        raise AuthError(f"invalid token: {exc}") from None
 
 
 def verify_token(settings: Settings, token: str) -> Identity:
@@ -106,6 +122,10 @@ def verify_token(settings: Settings, token: str) -> Identity:
     role = claims.get(settings.auth_role_claim)
     if role not in ROLES:
         raise AuthError(f"token has no valid {settings.auth_role_claim!r} claim (one of {', '.join(ROLES)})")
+    if settings.auth_jwks_url and algorithms == [SHARED_SECRET_ALGORITHM] and role != "service":
+        # the shared secret signs service-to-service calls only; people sign in with the identity provider
+        raise AuthError("tokens signed with the shared secret are accepted for the service role only; "
+                        "people present their identity provider's token")
     act = claims.get("act") or {}
     return Identity(str(claims["sub"]), role, str(act.get("sub", "")) if isinstance(act, dict) else "")
 

@@ -57,39 +57,110 @@ def make_consumer(settings: Settings, group: str | None, topics: list[str], **ov
     return AIOKafkaConsumer(*[settings.topic(t) for t in topics], **opts)
 
 
+MAX_LETTER_VALUE = 256 * 1024  # of the original record kept in a dead letter (the broker caps record sizes)
+MAX_LETTER_KEY = 1024
+
+
 class DeadLetterPublisher:
+    """Sends dead letters to ``itm.dead-letter``; a letter that cannot be sent is retried
+    (the record is never committed past without its letter), and a closed publisher
+    opens a new producer on its next send, so it outlives consumer restarts."""
+
     def __init__(self, settings: Settings, consumer_name: str):
         self.settings = settings
         self.consumer_name = consumer_name
         self._producer = None
 
-    async def send(self, record: ConsumerRecord, reason: str) -> None:
-        if self._producer is None:
-            self._producer = make_producer(self.settings)
-            await self._producer.start()
+    def letter(self, record: ConsumerRecord, reason: str) -> envelope_pb2.EventEnvelope:
+        value, key = record.value or b"", record.key or b""
+        if len(value) > MAX_LETTER_VALUE:
+            reason = f"{reason} (original value truncated from {len(value)} bytes)"
+            value = value[:MAX_LETTER_VALUE]
         letter = envelope_pb2.DeadLetter(
             original_topic=record.topic,
             original_partition=record.partition,
             original_offset=record.offset,
-            original_key=record.key or b"",
-            original_value=record.value or b"",
+            original_key=key[:MAX_LETTER_KEY],
+            original_value=value,
             consumer=self.consumer_name,
             reason=reason[:2000],
         )
         letter.failed_at.GetCurrentTime()
-        subject = (record.key or b"unknown").decode(errors="replace")
-        env = new_envelope(DEAD_LETTER, self.settings.service, subject, 0, letter)
-        await self._producer.send_and_wait(self.settings.topic(DEAD_LETTER), env.SerializeToString(), key=record.key)
+        subject = key[:MAX_LETTER_KEY].decode(errors="replace") or "unknown"
+        return new_envelope(DEAD_LETTER, self.settings.service, subject, 0, letter)
+
+    async def send(self, record: ConsumerRecord, reason: str) -> None:
+        env = self.letter(record, reason)
+        attempt = 0
+        while True:
+            try:
+                if self._producer is None:
+                    producer = make_producer(self.settings)
+                    try:
+                        await producer.start()
+                    except BaseException:
+                        await producer.stop()
+                        raise
+                    self._producer = producer
+                await self._producer.send_and_wait(self.settings.topic(DEAD_LETTER), env.SerializeToString(),
+                                                   key=record.key[:MAX_LETTER_KEY] if record.key else None)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - broker away or producer broken: a new one, later
+                attempt += 1
+                log.warning("dead letter not sent yet; retrying", extra={"error": repr(exc), "attempt": attempt})
+                await self.close()
+                await asyncio.sleep(min(0.2 * 2 ** min(attempt, 6), self.settings.retry_max_backoff_s))
         metrics.DEAD_LETTERS.labels(metrics.bare_topic(record.topic, self.settings.topic_prefix), self.consumer_name).inc()
-        log.warning("dead-lettered event", extra={"topic": record.topic, "offset": record.offset, "reason": reason})
+        log.warning("dead-lettered event", extra={"topic": record.topic, "offset": record.offset, "reason": reason[:500]})
 
     async def close(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), 5)
+            except Exception:  # noqa: BLE001 - best effort on a broken connection
+                pass
+
+
+class PartitionProgress:
+    """Which record each partition has in hand, and since when: a partition whose record
+    has been in hand longer than ``ITM_CONSUMER_STALL_S`` is stalled. Kept across restarts
+    of the loop that feeds it, so a record that keeps crashing that loop keeps its age.
+    A service watches it (``Service.watch_progress``): NOT_SERVING on ``itm.consumers``
+    and ``itm_consumer_stalled`` while any partition is stalled."""
+
+    consumer = None  # no aiokafka consumer of its own to list assignments from
+
+    def __init__(self, settings: Settings, name: str):
+        self.settings = settings
+        self.name = name
+        self._in_hand: dict[TopicPartition, tuple[int, float]] = {}
+
+    def holding(self, tp: TopicPartition, offset: int) -> None:
+        current = self._in_hand.get(tp)
+        if current is None or current[0] != offset:
+            self._in_hand[tp] = (offset, time.monotonic())
+
+    def done(self, tp: TopicPartition) -> None:
+        self._in_hand.pop(tp, None)
+
+    def stalled(self, now: float | None = None) -> dict[TopicPartition, tuple[int, float]]:
+        now = time.monotonic() if now is None else now
+        limit = self.settings.consumer_stall_s
+        return {tp: (offset, now - since) for tp, (offset, since) in self._in_hand.items() if now - since > limit}
 
 
 class IdempotentConsumer:
-    """Consume ``topics`` in consumer group ``name``; ``handler`` gets each event once."""
+    """Consume ``topics`` in consumer group ``name``; ``handler`` gets each event once.
+
+    Progress is watched per partition: ``stalled()`` lists the partitions whose
+    current record has been in hand for longer than ``ITM_CONSUMER_STALL_S``
+    (Redis down, the dead-letter topic unwritable, a handler that hangs). The
+    service reports them on grpc.health.v1 (``itm.consumers``) and as
+    ``itm_consumer_stalled``.
+    """
 
     def __init__(
         self,
@@ -109,17 +180,40 @@ class IdempotentConsumer:
         self.dead_letters = DeadLetterPublisher(settings, name)
         self.consumer: AIOKafkaConsumer | None = None
         self.assigned = asyncio.Event()
+        # partition -> (offset of the record in hand, since when): kept across restarts of run(),
+        # so a record that keeps crashing the loop keeps its age
+        self._in_hand: dict[TopicPartition, tuple[int, float]] = {}
+
+    def _holding(self, tp: TopicPartition, offset: int) -> None:
+        current = self._in_hand.get(tp)
+        if current is None or current[0] != offset:
+            self._in_hand[tp] = (offset, time.monotonic())
+
+    def stalled(self, now: float | None = None) -> dict[TopicPartition, tuple[int, float]]:
+        """Partitions whose record in hand is older than the stall limit: tp -> (offset, seconds)."""
+        now = time.monotonic() if now is None else now
+        limit = self.settings.consumer_stall_s
+        return {tp: (offset, now - since) for tp, (offset, since) in self._in_hand.items() if now - since > limit}
 
     def dedupe_key(self, event_id: str) -> str:
         return self.settings.key(f"dedupe:{self.name}:{event_id}")
 
     async def handle_record(self, record: ConsumerRecord) -> Event | None:
-        """Process one record with retries; returns the event if it took effect."""
+        """Process one record with retries; returns the event if it took effect.
+
+        Only cancellation leaves this method with an exception: a record that cannot
+        be decoded or checked, or whose handler rejects it or keeps failing, is
+        dead-lettered; infrastructure errors are retried without limit.
+        """
         label = metrics.bare_topic(record.topic, self.settings.topic_prefix)
         try:
-            event = decode(record.value)
+            event = decode(record.value, label)
         except MalformedEvent as exc:
             await self.dead_letters.send(record, f"malformed: {exc}")
+            return None
+        except Exception as exc:  # noqa: BLE001 - a decoder bug must not wedge the partition either
+            log.exception("record could not be decoded", extra={"topic": record.topic, "offset": record.offset})
+            await self.dead_letters.send(record, f"undecodable: {type(exc).__name__}")
             return None
         attempt = 0
         while True:
@@ -142,7 +236,8 @@ class IdempotentConsumer:
                 return None
             except Exception as exc:  # noqa: BLE001 - a bug or bad data; bounded retries
                 if attempt >= self.settings.consumer_max_attempts:
-                    await self.dead_letters.send(record, f"failed {attempt} times in {self.name}: {exc!r}")
+                    await self.dead_letters.send(record, f"failed {attempt} times in {self.name}: "
+                                                         f"{type(exc).__name__}: {str(exc)[:500]}")
                     return None
                 log.exception("event handler failed; retrying", extra={"event_id": event.event_id})
                 await asyncio.sleep(min(0.1 * 2**attempt, self.settings.retry_max_backoff_s))
@@ -168,7 +263,8 @@ class IdempotentConsumer:
 
         class _Listener(ConsumerRebalanceListener):
             async def on_partitions_revoked(self, revoked):
-                pass
+                for tp in revoked:  # another member takes over what we held
+                    outer._in_hand.pop(tp, None)
 
             async def on_partitions_assigned(self, assigned):
                 outer.assigned.set()
@@ -182,7 +278,9 @@ class IdempotentConsumer:
                 for tp, records in batches.items():
                     applied = []
                     for record in records:
+                        self._holding(tp, record.offset)
                         event = await self.handle_record(record)
+                        self._in_hand.pop(tp, None)
                         if event is not None:
                             applied.append(event)
                     await self.consumer.commit({tp: records[-1].offset + 1})
@@ -211,4 +309,4 @@ class IdempotentConsumer:
         await self.dead_letters.close()
 
 
-__all__ = ["IdempotentConsumer", "PermanentError", "make_consumer", "DeadLetterPublisher", "TopicPartition"]
+__all__ = ["IdempotentConsumer", "PartitionProgress", "PermanentError", "make_consumer", "DeadLetterPublisher", "TopicPartition"]

@@ -207,6 +207,9 @@ async def check_id(context, value: str, field: str) -> str:
     """A required identifier: letters, digits, '.', '_', '@', '-' (max 64)."""
     if not value:
         await invalid(context, f"{field} is required")
+    if len(value) > 64:  # not repeated back (issue 16 item 5)
+        await invalid(context, f"{field} is longer than 64 characters ({len(value)}); ids are 1-64 letters, digits, "
+                               "'.', '_', '@' or '-'")
     if not ID_RE.match(value):
         await invalid(context, f"{field} {value[:80]!r} must be 1-64 letters, digits, '.', '_', '@' or '-', "
                                "starting with a letter or digit")
@@ -232,7 +235,7 @@ async def offset_token(context, token: str) -> int:
     if not token:
         return 0
     if not token.isdigit():
-        await invalid(context, f"page_token {token[:40]!r} is not one this service issued; "
+        await invalid(context, "page_token is not one this service issued; "
                                "pass next_page_token from the previous page")
     return int(token)
 
@@ -266,7 +269,7 @@ async def canonical_skill(context, text: str, field: str = "skill") -> str:
     if not text or not text.strip():
         await invalid(context, f"{field} is required")
     try:
-        return Taxonomy.load_default().normalise(text)
+        return Taxonomy.configured().normalise(text)
     except UnknownSkill as exc:
         await invalid(context, f"{field}: {exc}" if field != "skill" else str(exc))
 

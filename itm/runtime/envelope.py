@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
-from itm.runtime.topics import payload_class, topic
+from itm.runtime.topics import TOPICS, payload_class, topic
+from itm.runtime.validation import Invalid, check_event
 from itm.v1 import envelope_pb2
-
-SCHEMA_VERSION = 1
 
 
 class MalformedEvent(ValueError):
@@ -40,7 +39,7 @@ def new_envelope(
         source=source,
         subject=subject,
         entity_version=entity_version,
-        schema_version=SCHEMA_VERSION,
+        schema_version=spec.schema_version,
         correlation_id=correlation_id or str(uuid.uuid4()),
         causation_id=causation_id,
         replayed=replayed,
@@ -79,8 +78,14 @@ def decode_payload(env: envelope_pb2.EventEnvelope) -> Message:
     return payload
 
 
-def decode(value: bytes) -> Event:
-    """Parse a record value; raises MalformedEvent saying what is wrong."""
+def decode(value: bytes, topic_name: str | None = None) -> Event:
+    """Parse a record value; raises MalformedEvent saying what is wrong.
+
+    Every step that can fail on bytes from the wire fails here, with the reason:
+    the envelope, its required fields and their sizes, the payload type (and,
+    given ``topic_name``, that it is the topic's payload), the payload bytes, and
+    the generic and semantic checks of ``itm.runtime.validation``.
+    """
     if not value:
         raise MalformedEvent("empty record value (tombstone or garbage), expected an EventEnvelope")
     env = envelope_pb2.EventEnvelope()
@@ -90,13 +95,28 @@ def decode(value: bytes) -> Event:
         raise MalformedEvent(f"value is not an itm.v1.EventEnvelope protobuf: {exc}") from None
     if not env.event_id or not env.event_type or not env.subject:
         raise MalformedEvent("envelope lacks event_id, event_type or subject")
+    if topic_name is not None and env.event_type != topic_name:
+        raise MalformedEvent(f"envelope says event_type {env.event_type[:100]!r} on topic {topic_name!r}")
     full_name = env.payload.TypeName()
     cls = payload_class(full_name)
     if cls is None:
-        raise MalformedEvent(f"unknown payload type {full_name!r} for event {env.event_type!r}")
+        raise MalformedEvent(f"unknown payload type {full_name[:200]!r} for event {env.event_type[:100]!r}")
+    if topic_name is not None:
+        spec = TOPICS.get(topic_name)
+        if spec is not None and spec.payload is not None and cls is not spec.payload:
+            raise MalformedEvent(f"{topic_name} carries {spec.payload.DESCRIPTOR.full_name}, not {full_name}")
     payload = cls()
-    if not env.payload.Unpack(payload):
+    try:
+        unpacked = env.payload.Unpack(payload)
+    except DecodeError as exc:
+        raise MalformedEvent(f"payload bytes do not decode as {full_name}: {exc}") from None
+    if not unpacked:
         raise MalformedEvent(f"payload does not unpack as {full_name}")
+    try:
+        check_event(env)
+        check_event(payload)
+    except Invalid as exc:
+        raise MalformedEvent(f"{full_name}: {exc}") from None
     return Event(env, payload)
 
 

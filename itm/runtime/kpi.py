@@ -116,11 +116,15 @@ class KpiCollector(Collector):
     """Exports the last snapshot read from Redis; ``refresh`` runs before each scrape."""
 
     def __init__(self, book: KpiBook, histograms: dict[str, tuple] | None = None,
-                 tallies: dict[str, tuple] | None = None, ratios: dict[str, tuple[str, str]] | None = None):
+                 tallies: dict[str, tuple] | None = None, ratios: dict[str, tuple[str, str]] | None = None,
+                 zeros: dict[str, list[dict[str, str]]] | None = None):
         """``histograms``: name -> the buckets it is observed with; ``tallies``: name ->
         buckets of the per-member distribution; ``ratios``: name -> (numerator, denominator)
-        KPIs divided per label set (e.g. fill rate = filled / posted)."""
+        KPIs divided per label set (e.g. fill rate = filled / posted); ``zeros``: name -> the
+        label sets exported at 0 before their first fact, so every series exists from the start."""
         self.book = book
+        self.zeros: dict[tuple[str, str], float] = {}
+        self._add_zeros(zeros)
         self.histogram_buckets = dict(histograms or {})
         self.histogram_names = list(self.histogram_buckets)
         self.tally_buckets = dict(tallies or {})
@@ -129,7 +133,13 @@ class KpiCollector(Collector):
         self.hist_snapshot: dict[str, dict[str, dict[str, float]]] = {}
         self.tally_snapshot: dict[str, list[int]] = {}
 
-    def configure(self, histograms=None, tallies=None, ratios=None) -> None:
+    def _add_zeros(self, zeros) -> None:
+        for name, label_sets in (zeros or {}).items():
+            for labels in label_sets:
+                self.zeros[(name, _labels(labels))] = 0.0
+
+    def configure(self, histograms=None, tallies=None, ratios=None, zeros=None) -> None:
+        self._add_zeros(zeros)
         self.histogram_buckets.update(histograms or {})
         self.histogram_names = list(self.histogram_buckets)
         self.tally_buckets.update(tallies or {})
@@ -145,8 +155,8 @@ class KpiCollector(Collector):
     def collect(self):
         families: dict[str, GaugeMetricFamily] = {}
         hist_parts = {f"{n}_observations" for n in self.histogram_names} | {f"{n}_sum" for n in self.histogram_names}
-        for (name, labels), value in sorted(self.snapshot.items()):
-            if name in hist_parts:
+        for (name, labels), value in sorted({**self.zeros, **self.snapshot}.items()):
+            if name in hist_parts or name in self.histogram_buckets:
                 continue
             parsed = _parse_labels(labels)
             fam = families.get(name)
@@ -171,7 +181,13 @@ class KpiCollector(Collector):
             buckets.append(("+Inf", len(counts)))
             fam.add_metric([], buckets, float(sum(counts)))
             yield fam
-        for name, per_labels in self.hist_snapshot.items():
+        hists = {name: dict(self.hist_snapshot.get(name, {})) for name in self.histogram_names}
+        for name, labels in self.zeros:
+            if name in hists:
+                hists[name].setdefault(labels, {})
+        for name, per_labels in hists.items():
+            if not per_labels:
+                continue
             label_names = sorted(_parse_labels(next(iter(per_labels), "")))
             fam = HistogramMetricFamily(f"itm_kpi_{name}", f"KPI {name} distribution (from Redis)",
                                         labels=label_names)

@@ -30,6 +30,10 @@ DEAD_LETTERS = Counter("itm_dead_letters_total", "Events sent to the dead-letter
 CONSUMER_LAG = Gauge(
     "itm_consumer_lag", "High watermark minus committed offset", ["topic", "partition", "consumer"]
 )
+CONSUMER_STALLED = Gauge(
+    "itm_consumer_stalled", "1 while the consumer has held one record of the partition longer than "
+    "ITM_CONSUMER_STALL_S without getting past it", ["topic", "partition", "consumer"]
+)
 EVENT_HANDLE_LATENCY = Histogram(
     "itm_event_handle_duration_seconds", "Time to handle one event", ["consumer"], buckets=LATENCY_BUCKETS
 )

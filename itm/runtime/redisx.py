@@ -11,13 +11,35 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import WatchError
 
 T = TypeVar("T")
 
 
-def connect(url: str) -> aioredis.Redis:
-    return aioredis.from_url(url, decode_responses=False, health_check_interval=10, socket_timeout=10)
+class ContentionError(RuntimeError):
+    """A transaction lost the race for its watched keys too many times in a row."""
+
+
+def connect(url: str, pool_size: int = 64, pool_timeout_s: float = 5.0) -> aioredis.Redis:
+    """A client with a bounded pool that heals by itself.
+
+    * At most ``pool_size`` connections; a command that finds none free within
+      ``pool_timeout_s`` fails with ConnectionError ("No connection available"),
+      which callers answer as UNAVAILABLE, instead of opening connections without
+      bound until Redis refuses them ("Too many connections").
+    * A command that meets a dead connection (Redis restarted or failed over:
+      every pooled socket is stale) or a Redis still loading its data set is
+      retried on a new connection, with a short backoff, so the pool heals on
+      first use instead of failing once per stale connection. Transactions that
+      WATCH keys are not retried by the client: ``transact`` starts them again.
+    """
+    retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=3)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=pool_size, timeout=pool_timeout_s, decode_responses=False,
+        health_check_interval=10, socket_timeout=10, socket_connect_timeout=5, retry=retry)
+    return aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
 
 
 async def transact(
@@ -43,4 +65,4 @@ async def transact(
                 return result
             except WatchError:
                 continue
-    raise RuntimeError(f"gave up after {attempts} concurrent-modification retries on {watch}")
+    raise ContentionError(f"gave up after {attempts} concurrent-modification retries on {watch}")

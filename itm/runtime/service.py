@@ -17,11 +17,13 @@ from collections.abc import Awaitable, Callable
 import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_latest
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from tenacity import AsyncRetrying, wait_exponential
 
-from itm.runtime import kafka_compat, metrics
-from itm.runtime.auth import PUBLIC_METHOD_PREFIXES, AuthError, RateLimiter, current_identity, identity_from_metadata
+from itm import taxonomy_guard
+from itm.runtime import kafka_compat, metrics, reports
+from itm.runtime.calls import RATE_LIMITED, CallGuard, Interceptor  # noqa: F401 - RATE_LIMITED: used by services
 from itm.runtime.kpi import KpiBook, KpiCollector
 from itm.runtime.logs import configure_logging
 from itm.runtime.redisx import connect
@@ -34,124 +36,92 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-READ_ONLY_PREFIXES = ("Get", "List", "Find", "My", "Best", "Subscribe", "Check", "Watch")
-AUDIT_TARGET_FIELDS = ("employee_id", "opportunity_id", "course_id", "application_id", "request_id")
-AUDIT_WRITE_FAILURES = Counter("itm_audit_write_failures_total", "Audit records that could not be written")
-RATE_LIMITED = Counter("itm_rate_limited_total", "Calls refused by the per-identity rate limit", ["service"])
-
-
-class CallGuard:
-    """What every RPC goes through, in the handler's own task: authentication,
-    the per-identity rate limit, metrics, and the audit record of state changes."""
-
-    def __init__(self, service: str, settings: Settings, redis):
-        self.service = service
-        self.settings = settings
-        self.redis = redis
-        self.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
-        self.audit_stream = settings.key("audit")
-
-    async def admit(self, method: str, context) -> bool:
-        if method.startswith(PUBLIC_METHOD_PREFIXES) or not self.settings.auth_required:
-            return True
-        try:
-            metadata = context.invocation_metadata()
-            if self.settings.auth_jwks_url:  # may fetch keys: keep the loop free
-                ident = await asyncio.to_thread(identity_from_metadata, self.settings, metadata)
-            else:
-                ident = identity_from_metadata(self.settings, metadata)
-        except AuthError as exc:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
-            return False
-        current_identity.set(ident)
-        if ident.role != "service" and (wait := self.limiter.allow(ident.subject)):
-            RATE_LIMITED.labels(self.service).inc()
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                f"rate limit of {self.settings.rate_limit_per_s:g} calls/s for {ident.subject}; "
-                                f"retry in {wait:.2f}s")
-            return False
-        return True
-
-    async def finish(self, method: str, request, context, started: float) -> None:
-        code = _code_name(context)
-        short = method.rsplit("/", 1)[-1]
-        metrics.GRPC_REQUESTS.labels(self.service, short, code).inc()
-        metrics.GRPC_LATENCY.labels(self.service, short).observe(time.perf_counter() - started)
-        if not method.startswith(PUBLIC_METHOD_PREFIXES) and not short.startswith(READ_ONLY_PREFIXES):
-            await self.audit(short, request, code)
-
-    async def audit(self, method: str, request, code: str) -> None:
-        """Append who did what, when, on whose behalf, and how it ended (append-only)."""
-        ident = current_identity.get()
-        target = ""
-        for name in AUDIT_TARGET_FIELDS:
-            value = getattr(request, name, "") if request is not None else ""
-            if value:
-                target = f"{name}={value}"
-                break
-        record = {
-            "at": f"{time.time():.3f}", "service": self.service, "method": method, "subject": ident.subject,
-            "role": ident.role, "on_behalf_of": ident.on_behalf_of, "target": target, "code": code,
-        }
-        try:
-            await self.redis.xadd(self.audit_stream, record)
-        except Exception:  # noqa: BLE001 - the call already happened; count and log the gap
-            AUDIT_WRITE_FAILURES.inc()
-            log.exception("audit record not written", extra=record)
-
-
-def _code_name(context) -> str:
-    code = context.code() if hasattr(context, "code") else None
-    if code is None:
-        return "OK"
-    return code.name if isinstance(code, grpc.StatusCode) else str(code)
-
-
-def _wrap(handler: grpc.RpcMethodHandler, method: str, guard: CallGuard):
-    if handler.unary_unary:
-        inner = handler.unary_unary
-
-        async def unary_unary(request, context):
-            started = time.perf_counter()
-            try:
-                if await guard.admit(method, context):
-                    return await inner(request, context)
-            finally:
-                await guard.finish(method, request, context, started)
-
-        return grpc.unary_unary_rpc_method_handler(
-            unary_unary, handler.request_deserializer, handler.response_serializer
-        )
-    if handler.unary_stream:
-        inner_stream = handler.unary_stream
-
-        async def unary_stream(request, context):
-            started = time.perf_counter()
-            try:
-                if await guard.admit(method, context):
-                    async for item in inner_stream(request, context):
-                        yield item
-            finally:
-                await guard.finish(method, request, context, started)
-
-        return grpc.unary_stream_rpc_method_handler(
-            unary_stream, handler.request_deserializer, handler.response_serializer
-        )
-    return handler
-
-
-class _Interceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, guard: CallGuard):
-        self.guard = guard
-
-    async def intercept_service(self, continuation, details):
-        handler = await continuation(details)
-        if handler is None:
-            return None
-        return _wrap(handler, details.method, self.guard)
-
-
 Check = Callable[[], Awaitable[bool]]
+
+
+class KafkaCheck:
+    """Is the broker answering? One small metadata request (no topics) per check, on a
+    client kept open between checks; a timeout or an error means down."""
+
+    def __init__(self, settings: Settings, timeout_s: float = 2.0):
+        self.settings = settings
+        self.timeout_s = timeout_s
+        self.client = None
+
+    async def __call__(self) -> bool:
+        from aiokafka.client import AIOKafkaClient
+        from aiokafka.protocol.metadata import MetadataRequest
+
+        try:
+            if self.client is None:
+                client = AIOKafkaClient(bootstrap_servers=self.settings.kafka_bootstrap,
+                                        client_id=f"itm-{self.settings.service}-health",
+                                        request_timeout_ms=int(self.timeout_s * 1000))
+                try:
+                    await asyncio.wait_for(client.bootstrap(), self.timeout_s)
+                except BaseException:
+                    await client.close()
+                    raise
+                self.client = client
+            node = self.client.get_random_node()
+            if node is None:
+                raise ConnectionError("no broker known")
+            response = await asyncio.wait_for(self.client.send(node, MetadataRequest([])), self.timeout_s)
+            return bool(response.brokers)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - any failure is "down"; start over next time
+            await self.close()
+            return False
+
+    async def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                await asyncio.wait_for(client.close(), 2)
+            except Exception:  # noqa: BLE001
+                pass
+
+
+
+async def check_dependencies(checks: dict, state: dict[str, bool], health) -> None:
+    """One pass over a process's dependency checks: ``state``, the gauge and the ``itm.<name>`` health entries follow."""
+    for name, check in checks.items():
+        try:
+            ok = bool(await asyncio.wait_for(check(), 3))
+        except Exception:  # noqa: BLE001 - a failing check is a down dependency
+            ok = False
+        if state.get(name) != ok:
+            log.info("dependency state", extra={"dependency": name, "up": ok})
+        state[name] = ok
+        metrics.DEPENDENCY_UP.labels(name).set(1 if ok else 0)
+        await health.set(f"itm.{name}", SERVING if ok else NOT_SERVING)
+
+
+class ServiceCheck:
+    """Is another ITM service this one calls SERVING? One grpc.health.v1 Check per probe on a
+    channel kept open, reconnecting within a second of the peer's return."""
+
+    def __init__(self, target: str, timeout_s: float = 2.0):
+        self.target = target
+        self.timeout_s = timeout_s
+        self.channel: grpc.aio.Channel | None = None
+
+    async def __call__(self) -> bool:
+        if self.channel is None:
+            self.channel = grpc.aio.insecure_channel(self.target, options=[
+                ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)])
+        try:
+            response = await health_pb2_grpc.HealthStub(self.channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=self.timeout_s)
+        except grpc.aio.AioRpcError:
+            return False
+        return response.status == SERVING
+
+    async def close(self) -> None:
+        channel, self.channel = self.channel, None
+        if channel is not None:
+            await channel.close()
 
 
 def server_options(settings: Settings) -> list[tuple[str, int]]:
@@ -183,19 +153,24 @@ class Service:
         self.name = name
         self.settings = settings or load_settings(service=name)
         configure_logging(name, self.settings.log_level, self.settings.log_format)
+        if name != "matcher":  # the matcher publishes the taxonomy the others must run on
+            taxonomy_guard.enforce(self.settings, name)
         kafka_compat.install()  # Tansu's ListOffsets(latest) answer; harmless on Kafka
         metrics.BUILD_INFO.info({"service": name, "version": "0.1.0", "scoring_version": str(self.settings.scoring_version)})
         # grpc.aio binds to the loop current at construction: the process owns one loop
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
-        self.redis = connect(self.settings.redis_url)
+        self.redis = connect(self.settings.redis_url, self.settings.redis_pool_size, self.settings.redis_pool_timeout_s)
         self.guard = CallGuard(name, self.settings, self.redis)
-        self.grpc = grpc.aio.server(interceptors=[_Interceptor(self.guard)], options=server_options(self.settings))
+        self.grpc = grpc.aio.server(interceptors=[Interceptor(self.guard)], options=server_options(self.settings))
+        self.grpc_services: list[str] = []  # what servicers registered, for server reflection
+        self._record_grpc_services()
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         self.kpi = KpiBook(self.settings)
         self.kpi_export = KpiCollector(self.kpi)
         REGISTRY.register(self.kpi_export)
+        reports.add_to(self)  # its KPI book and the audit stream, for HR (the console's HR pages)
         self.http = web.Application()
         self.http.router.add_get("/metrics", self._metrics)
         self.http.router.add_get("/healthz", self._healthz)
@@ -204,11 +179,27 @@ class Service:
         self.tasks: list[Callable[[], Awaitable[None]]] = []
         self.on_shutdown: list[Callable[[], Awaitable[None]]] = []
         self.dependency_state: dict[str, bool] = {}
+        self.consumers: list = []
+        self._stalled_series: set[tuple[str, str, str]] = set()
         self._stopping = asyncio.Event()
         self.topics_ready = asyncio.Event()
         self.add_task(self._ensure_topics_forever)
 
     # -- composition -----------------------------------------------------------
+    def _record_grpc_services(self) -> None:
+        """Note the name of every service added to the gRPC server (generated
+        ``add_*Servicer_to_server`` functions go through ``add_generic_rpc_handlers``)."""
+        add = self.grpc.add_generic_rpc_handlers
+
+        def add_generic_rpc_handlers(handlers):
+            for handler in handlers:
+                name = handler.service_name() if hasattr(handler, "service_name") else None
+                if name and name not in self.grpc_services:
+                    self.grpc_services.append(name)
+            return add(handlers)
+
+        self.grpc.add_generic_rpc_handlers = add_generic_rpc_handlers
+
     def add_task(self, fn: Callable[[], Awaitable[None]]) -> None:
         self.tasks.append(fn)
 
@@ -217,6 +208,45 @@ class Service:
         self.checks[name] = fn
         if required:
             self.required.add(name)
+
+    def add_kafka_check(self, required: bool = False) -> None:
+        """Report the broker as dependency ``itm.kafka`` (services without an outbox relay,
+        whose ``kafka`` check is the relay's own)."""
+        probe = KafkaCheck(self.settings)
+        self.add_check("kafka", probe, required)
+        self.on_shutdown.append(probe.close)
+
+    def add_service_check(self, name: str, target: str) -> None:
+        """Report another ITM service this one calls (``itm.<name>``: is it SERVING at ``target``?).
+        Not required: this service keeps serving what it can without it."""
+        probe = ServiceCheck(target)
+        self.add_check(name, probe)
+        self.on_shutdown.append(probe.close)
+
+    async def _consumers_progress(self) -> bool:
+        """False while any consumer holds a record it cannot get past (see IdempotentConsumer)."""
+        prefix = self.settings.topic_prefix
+        now_stalled: set[tuple[str, str, str]] = set()
+        for consumer in self.consumers:
+            for tp, (offset, seconds) in consumer.stalled().items():
+                series = (metrics.bare_topic(tp.topic, prefix), str(tp.partition), consumer.name)
+                if series not in self._stalled_series:
+                    log.error("consumer cannot get past a record", extra={
+                        "consumer": consumer.name, "topic": series[0], "partition": tp.partition,
+                        "offset": offset, "held_s": round(seconds, 1)})
+                now_stalled.add(series)
+        for consumer in self.consumers:  # every assigned partition has its series, at 0 while it progresses
+            kafka_consumer = consumer.consumer
+            for tp in (kafka_consumer.assignment() if kafka_consumer is not None else ()):
+                series = (metrics.bare_topic(tp.topic, prefix), str(tp.partition), consumer.name)
+                if series not in now_stalled:
+                    metrics.CONSUMER_STALLED.labels(*series).set(0)
+        for series in self._stalled_series - now_stalled:
+            metrics.CONSUMER_STALLED.labels(*series).set(0)
+        for series in now_stalled:
+            metrics.CONSUMER_STALLED.labels(*series).set(1)
+        self._stalled_series = now_stalled
+        return not now_stalled
 
     async def _redis_ok(self) -> bool:
         return bool(await asyncio.wait_for(self.redis.ping(), 2))
@@ -240,16 +270,7 @@ class Service:
     # -- lifecycle -------------------------------------------------------------
     async def _monitor(self) -> None:
         while True:
-            for name, check in self.checks.items():
-                try:
-                    ok = bool(await asyncio.wait_for(check(), 3))
-                except Exception:  # noqa: BLE001 - a failing check is a down dependency
-                    ok = False
-                if self.dependency_state.get(name) != ok:
-                    log.info("dependency state", extra={"dependency": name, "up": ok})
-                self.dependency_state[name] = ok
-                metrics.DEPENDENCY_UP.labels(name).set(1 if ok else 0)
-                await self.health.set(f"itm.{name}", SERVING if ok else NOT_SERVING)
+            await check_dependencies(self.checks, self.dependency_state, self.health)
             await self.health.set("", SERVING if self.healthy else NOT_SERVING)
             await self.health.set(self.name, SERVING if self.healthy else NOT_SERVING)
             await asyncio.sleep(1)
@@ -277,12 +298,24 @@ class Service:
         run_consumer.__name__ = f"consumer:{consumer.name}"
         self.add_task(run_consumer)
         self.on_shutdown.append(consumer.close)
+        self.watch_progress(consumer)
+        if "kafka" not in self.checks:
+            self.add_kafka_check()
+
+    def watch_progress(self, consumer) -> None:
+        """Report a consumer's stalled partitions (``consumer.stalled()``, ``consumer.name``;
+        an IdempotentConsumer or a PartitionProgress) on ``itm.consumers`` and ``itm_consumer_stalled``."""
+        if not self.consumers:
+            self.add_check("consumers", self._consumers_progress, required=True)
+        self.consumers.append(consumer)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         await self.health.set("", NOT_SERVING)
+        # server reflection (grpcurl, grpcui, Postman) for every service this process serves
+        reflection.enable_server_reflection([*self.grpc_services, reflection.SERVICE_NAME], self.grpc)
         addr = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         self.grpc.add_insecure_port(addr)
         await self.grpc.start()

@@ -30,6 +30,14 @@ class Topic:
     payload: type[Message] | None  # None: carries envelopes of other topics unchanged
     partitions: int
     compacted: bool = False
+    # the version of this topic's payload contract, in every envelope's schema_version;
+    # moves only as docs/architecture.md ("How a topic's schema moves") says
+    schema_version: int = 1
+
+    @property
+    def internal(self) -> bool:
+        """An implementation detail of its writer, not a contract: nobody else reads it."""
+        return self.name in INTERNAL_TOPICS
 
 
 def _t(name, writer, key, payload, partitions):
@@ -48,6 +56,9 @@ TOPICS: dict[str, Topic] = {
         _t("profile.employee-erased", "profile", "employee_id", events_pb2.EmployeeErased, EMPLOYEE_PARTITIONS),
         _t("profile.skill-endorsed", "profile", "employee_id", events_pb2.SkillEndorsed, EMPLOYEE_PARTITIONS),
         _t("profile.visibility-changed", "profile", "employee_id", events_pb2.VisibilityChanged, EMPLOYEE_PARTITIONS),
+        _t("profile.employee-deactivated", "profile", "employee_id", events_pb2.EmployeeDeactivated, EMPLOYEE_PARTITIONS),
+        _t("profile.employee-reactivated", "profile", "employee_id", events_pb2.EmployeeReactivated, EMPLOYEE_PARTITIONS),
+        _t("profile.employee-moved", "profile", "employee_id", events_pb2.EmployeeMoved, EMPLOYEE_PARTITIONS),
         _t("opportunity.gig-posted", "opportunity", "opportunity_id", events_pb2.GigPosted, OPPORTUNITY_PARTITIONS),
         _t("opportunity.requirements-changed", "opportunity", "opportunity_id", events_pb2.RequirementsChanged, OPPORTUNITY_PARTITIONS),
         _t("opportunity.gig-closed", "opportunity", "opportunity_id", events_pb2.GigClosed, OPPORTUNITY_PARTITIONS),
@@ -65,7 +76,11 @@ TOPICS: dict[str, Topic] = {
         _t("learning.course-completed", "learning", "employee_id", events_pb2.CourseCompleted, EMPLOYEE_PARTITIONS),
         _t("learning.course-enrolled", "learning", "employee_id", events_pb2.CourseEnrolled, EMPLOYEE_PARTITIONS),
         _t("match.threshold-crossed", "matcher", "employee_id", events_pb2.ThresholdCrossed, EMPLOYEE_PARTITIONS),
+        # deprecated: one record per changed pair, written while ITM_MATCHER_LEGACY_MATCH_UPDATED is on
         _t("match.updated", "matcher", "employee_id", events_pb2.MatchUpdated, EMPLOYEE_PARTITIONS),
+        # one record per triggering event and employee, listing the changed pairs (issue 12 item 3)
+        Topic("match.updated.v2", "matcher", "employee_id", events_pb2.MatchesUpdated, EMPLOYEE_PARTITIONS,
+              schema_version=2),
         _t("itm.dead-letter", "any consumer", "original key", envelope_pb2.DeadLetter, 1),
         # internal to the matcher: every opportunity event copied to every partition,
         # so each partition's task rescores its own employees (see docs/architecture.md)
@@ -74,6 +89,16 @@ TOPICS: dict[str, Topic] = {
 }
 
 DEAD_LETTER = "itm.dead-letter"
+
+# Internal topics: the matcher's own plumbing, whose format may change in any release.
+# The two faust topics are created by faust (compacted changelog), not by ensure_topics,
+# and carry faust's records, not envelopes; their names follow the matcher's app id.
+INTERNAL_TOPICS: dict[str, str] = {
+    "matcher.opportunity-broadcast": "every opportunity event copied to every partition, so each matcher "
+                                     "task rescores its own employees",
+    "itm-matcher-employees-changelog": "faust's changelog of the matcher's employees table (compacted)",
+    "itm-matcher-__assignor-__leader": "faust's leader election for the matcher's consumer group",
+}
 
 
 def _carries(t: Topic, field: str) -> bool:

@@ -109,6 +109,21 @@ def test_on_behalf_of_claim_round_trips():
     assert (ident.subject, ident.role, ident.on_behalf_of, ident.privileged) == ("matcher", "service", "E7", True)
 
 
+@pytest.mark.parametrize("role", ["employee", "manager", "hr_admin"])
+def test_with_a_jwks_the_shared_secret_signs_service_tokens_only(role):
+    """Production: people's tokens come from the identity provider; an HS256 token a person could be
+    given (or mint from a leaked secret) is refused, a service's is accepted without asking the provider."""
+    prod = Settings(auth_jwks_url="http://127.0.0.1:9/unreachable-jwks")  # any fetch would fail the call
+    with pytest.raises(AuthError, match="service role only"):
+        verify_token(prod, mint_token(prod, "E1", role))
+    ident = verify_token(prod, mint_token(prod, "web", "service", on_behalf_of="E7"))
+    assert (ident.subject, ident.role, ident.on_behalf_of) == ("web", "service", "E7")
+    other = Settings(token_secret="another-secret-that-is-long-enough-0123")
+    with pytest.raises(AuthError, match="Signature verification failed"):
+        verify_token(prod, mint_token(other, "web", "service"))
+    assert verify_token(Settings(), mint_token(Settings(), "E1", role)).role == role  # dev: anyone's
+
+
 def test_a_child_aborted_by_the_fork_hazard_is_started_again_and_other_deaths_are_reported(tmp_path):
     """ServiceProcess-style start: a child that dies of SIGABRT with gRPC's poller
     message (the fork-before-exec hazard) is spawned again; any other early death is
