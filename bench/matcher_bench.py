@@ -13,15 +13,22 @@ a posting),
 against a naive full recompute (every open opportunity for an employee event,
 every employee for an opportunity event) and against the previous rule (every
 candidate of the employee / every employee with a required skill). It also
-estimates how sparse the pair state is.
+estimates how sparse the pair state is, and times the vectorised core the matcher
+scores with (one employee against every opportunity, one opportunity against every
+employee) against ``score_match`` per pair.
 
 Part 2, the real thing (Tansu + Redis on free ports, the matcher as a process):
   A. load: opportunities, the catalog and employee registrations are produced,
      then the matcher starts and consumes them (load events/s, pair scorings);
   B. the matcher is stopped, a mix of skill-added and requirements-changed
      events is pre-produced, the matcher is started again and consumes them;
+  D. a worker with another scoring version rescores everybody (time from healthy
+     until no employee is left scored the old way);
   C. a bare faust agent (same faust settings, decodes each event, nothing else)
      consumes the same number of pre-produced events in its own topics.
+  After A it also counts the bytes the load wrote to match.updated (per pair,
+  deprecated), match.updated.v2 (per event and employee) and the crossings, per
+  registration.
   Events/s come from the consumer groups' committed offsets (polled every
   0.1 s; the commit interval is 0.5 s, so each figure is good to about
   +-0.5 s of its run time). Peak memory is the processes' VmHWM.
@@ -288,7 +295,29 @@ def part1(n_emp: int, n_opp: int, samples: int, seed: int, floor: int) -> dict:
     for o in org.rnd.sample(opps, min(20, len(opps))):
         cands = index.employees_for(o.skills())
         posts.append((len(cands), sum(engine.worth_scoring_pair(by_id[e].skills, 0, o, False) for e in cands)))
-    return {"employees": n_emp, "opportunities": n_opp, "build_s": built, "rows": rows, "floor": floor_at,
+    # the vectorised core (services/matcher/vector.py), what the matcher scores with: one employee
+    # against every open opportunity, one opportunity against every employee, all of them
+    from services.matcher.vector import SkillHolders, VectorScorer
+
+    vec = VectorScorer(FACTORS, related, 0.5)
+    for o in opps:
+        vec.put(o.opportunity_id, o.requirements)
+    people = SkillHolders()
+    for e in emps:
+        people.put(e.employee_id, e.skills)
+    sample = org.rnd.sample(emps, min(2000, len(emps)))
+    for e in sample[:100]:
+        vec.score_row(e.skills)  # warm the per-skill caches
+    t = time.perf_counter()
+    for e in sample:
+        vec.score_row(e.skills)
+    row_s = (time.perf_counter() - t) / len(sample)
+    cols = org.rnd.sample(opps, min(50, len(opps)))
+    t = time.perf_counter()
+    for o in cols:
+        vec.score_column(o.opportunity_id, people)
+    col_s = (time.perf_counter() - t) / len(cols)
+    return {"vector_row_s": row_s, "vector_col_s": col_s,"employees": n_emp, "opportunities": n_opp, "build_s": built, "rows": rows, "floor": floor_at,
             "pairs_nonzero": statistics.mean(pairs_nz), "pairs_floor": statistics.mean(pairs_fl),
             "samples": samples, "sample_s": time.perf_counter() - t1, "scorings": scorings,
             "registration": [statistics.mean(x) for x in zip(*regs)],
@@ -337,6 +366,11 @@ def print_part1(r: dict) -> None:
           f"per-pair bound {r['pair_bound_us']:.2f} us, full scoring {r['score_us']:.2f} us "
           f"({r['score_us'] / max(r['bound_us'], 1e-9):.0f}x and {r['score_us'] / max(r['pair_bound_us'], 1e-9):.1f}x)")
     nz, fl = r["pairs_nonzero"], r["pairs_floor"]
+    print(f"vectorised core (exact): one employee against all {n_opp:,} opportunities {r['vector_row_s'] * 1e3:.2f} ms "
+          f"({r['vector_row_s'] / n_opp * 1e9:,.0f} ns a pair), one opportunity against all {n_emp:,} employees "
+          f"{r['vector_col_s'] * 1e3:.1f} ms ({r['vector_col_s'] / n_emp * 1e9:,.0f} ns a pair), against "
+          f"{r['score_us'] * 1e3:,.0f} ns a pair for score_match: every pair of the org in "
+          f"{r['vector_row_s'] * n_emp:,.0f} s (score_match: {r['score_us'] * 1e-6 * n_emp * n_opp / 3600:,.1f} h)")
     print(f"pair state: {nz:,.0f} non-zero pairs per employee ({nz / n_opp:.1%} of the dense matrix, "
           f"~{nz * n_emp:,.0f} pairs); at or above the {r['floor']} % floor: {fl:,.1f} per employee "
           f"({fl / n_opp:.2%}, ~{fl * n_emp:,.0f} pairs kept)")
@@ -523,6 +557,43 @@ def scrape(url: str, metric: str = "itm_match_rescorings_total") -> dict[str, fl
     return out
 
 
+def gauge(url: str, metric: str) -> float | None:
+    """An unlabelled gauge from the matcher's /metrics (None: absent)."""
+    text = urllib.request.urlopen(f"{url}/metrics", timeout=5).read().decode()
+    m = re.search(rf"^{metric} ([0-9.e+]+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+async def topic_bytes(bootstrap: str, prefix: str, topic: str) -> tuple[int, int]:
+    """(records, bytes of keys and values) in ``topic``, read group-less to its end."""
+    from itm.runtime.kafka_compat import high_watermarks
+    from itm.runtime.consumer import make_consumer
+    from itm.runtime.settings import Settings
+    from itm.runtime.topics import TOPICS
+
+    if topic not in TOPICS:
+        return 0, 0
+    tps = _tps(prefix, [topic])
+    ends = await high_watermarks(bootstrap, tps)
+    if not sum(ends.values()):
+        return 0, 0
+    consumer = make_consumer(Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix), None, [],
+                             max_partition_fetch_bytes=8 * 1024 * 1024)
+    await consumer.start()
+    n = size = 0
+    try:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
+            for records in (await consumer.getmany(timeout_ms=500, max_records=50_000)).values():
+                for r in records:
+                    n += 1
+                    size += len(r.value or b"") + len(r.key or b"")
+    finally:
+        await consumer.stop()
+    return n, size
+
+
 def bare_agent_main(args) -> None:
     """A faust app with one agent that decodes each event (the ceiling)."""
     import faust
@@ -600,6 +671,10 @@ async def part2(n_emp: int, n_opp: int, n_profile: int, n_opp_events: int, seed:
         result["load_ruled_out"] = scrape(matcher.http_url, "itm_match_pairs_ruled_out_total")
         result["load_peak_kb"] = max(w["peak_kb"], vm_hwm_kb(matcher.pid))
         await asyncio.to_thread(matcher.stop, 30)
+        # what the load wrote to the broker besides crossings: per-pair records (match.updated,
+        # while ITM_MATCHER_LEGACY_MATCH_UPDATED is on) and one record per event and employee (v2)
+        for topic in ("match.updated", "match.updated.v2", "match.threshold-crossed"):
+            result[f"bytes {topic}"] = await topic_bytes(broker.bootstrap, prefix, topic)
 
         # B. the measured mix, pre-produced while the matcher is down
         base, _ = await committed_progress(broker.bootstrap, f"{prefix}itm-matcher", _tps(prefix, match_topics))
@@ -619,6 +694,29 @@ async def part2(n_emp: int, n_opp: int, n_profile: int, n_opp_events: int, seed:
         result["mix_committed"] = w["events"]  # domain events + their broadcast copies
         result["mix_scorings"] = scrape(matcher.http_url)
         result["peak_kb"] = max(w["peak_kb"], vm_hwm_kb(matcher.pid), result["load_peak_kb"])
+        await asyncio.to_thread(matcher.stop, 30)
+
+        # D. rescoring everyone: a worker with another scoring version rescores every employee
+        matcher = ServiceProcess("matcher", {**env, "ITM_SCORING_VERSION": "2"}, tmp, instance="3")
+        procs.append(matcher)
+        started = time.monotonic()
+        matcher.start(wait=False)
+        await matcher.wait_healthy_async(timeout_s)
+        healthy = time.monotonic()
+        deadline = healthy + timeout_s
+        peak = 0
+        while time.monotonic() < deadline:
+            peak = max(peak, vm_hwm_kb(matcher.pid))
+            left = gauge(matcher.http_url, "itm_match_stale_employees")
+            if left == 0 and scrape(matcher.http_url).get("scoring-change", 0) > 0:
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise TimeoutError("rescoring everyone did not finish")
+        result["rescore_healthy_s"] = healthy - started
+        result["rescore_s"] = time.monotonic() - healthy
+        result["rescore_scorings"] = scrape(matcher.http_url).get("scoring-change", 0)
+        result["peak_kb"] = max(result["peak_kb"], peak, vm_hwm_kb(matcher.pid))
         await asyncio.to_thread(matcher.stop, 30)
 
         # C. a bare faust agent over the same number of pre-produced events
@@ -680,6 +778,12 @@ def print_part2(r: dict) -> None:
           f"{', '.join(f'{k} {v:,.1f}' for k, v in sorted(per.items()))}")
     print(f"bare faust agent (decode only), same count: {r['bare_events']:,} events in {r['bare_s']:.1f} s; "
           f"{bare_rate:,.0f} events/s between 10 and 90 %  ->  matcher at {mix_rate / bare_rate:.1%} of the bare agent")
+    print(f"rescoring everyone after a scoring-version change: healthy after {r['rescore_healthy_s']:.1f} s, "
+          f"then every employee rescored in {r['rescore_s']:.1f} s ({r['rescore_scorings']:,.0f} pairs evaluated)")
+    regs = max(1, r["employees"])
+    for topic in ("match.updated", "match.updated.v2", "match.threshold-crossed"):
+        n, size = r.get(f"bytes {topic}", (0, 0))
+        print(f"broker bytes per registration: {topic} {size / regs:,.0f} B ({n / regs:,.1f} records)")
     print(f"peak RSS: matcher {r['peak_kb'] / 1024:,.0f} MiB, bare agent {r['bare_peak_kb'] / 1024:,.0f} MiB")
 
 

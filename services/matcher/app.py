@@ -40,7 +40,7 @@ from aiokafka import TopicPartition
 from aiokafka.partitioner import murmur2
 
 from itm.runtime import metrics
-from itm.runtime.consumer import make_consumer
+from itm.runtime.consumer import PartitionProgress, make_consumer
 from itm.runtime.envelope import MalformedEvent, decode, new_envelope
 from itm.runtime.settings import Settings
 from itm.runtime.topics import EMPLOYEE_PARTITIONS, OPPORTUNITY_TOPICS, PROFILE_TOPICS, TOPICS
@@ -56,11 +56,14 @@ from services.matcher.engine import (
     employee_record,
     employees_to_rescore,
     needs_rescore,
+    next_crossing,
     opportunities_to_rescore,
+    record_crossed,
     record_pairs,
     scoring_fingerprint,
 )
 from services.matcher.scoring import EvidenceFactors
+from services.matcher.vector import SkillHolders, VectorScorer
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,33 @@ QUALIFIED = Gauge("itm_kpi_employees_with_qualified_match",
                   "Employees of this worker's partitions with at least one open opportunity at or above their threshold")
 
 
+#: How long a fetch may wait on the broker for records (faust hard-codes 1,500 ms; the services'
+#: own consumers use 50). Tansu holds a fetch that found nothing for its whole wait even when
+#: records arrive meanwhile: measured (bench/fetch_wait_bench.py, a loaded 2-core machine) one
+#: produce -> consume hop took p50 383 ms / max 748 ms at 1,500 ms, 67 / 146 ms at 500 and
+#: 28 / 65 ms at 20. Every faust hop of the matcher (a profile event; an opportunity event, then
+#: its broadcast copy) paid it: the 0.6-0.75 s of issue 12 item 4.
+FETCH_MAX_WAIT_MS = 20
+
+
+def _short_fetch_wait() -> None:
+    """Make faust's worker consumer fetch with ``FETCH_MAX_WAIT_MS`` (once per process)."""
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    if getattr(thread, "_itm_short_fetch", False):
+        return
+    create = thread._create_worker_consumer
+
+    def _create_worker_consumer(self, transport):
+        consumer = create(self, transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by the fetcher aiokafka builds at start()
+        return consumer
+
+    thread._create_worker_consumer = _create_worker_consumer
+    thread._itm_short_fetch = True
+
+
 def partition_for(key: str, partitions: int = EMPLOYEE_PARTITIONS) -> int:
     """The Kafka default partitioner (murmur2), as producers place employee keys."""
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
@@ -106,25 +136,32 @@ class MatcherApp:
         from itm.taxonomy import Taxonomy
 
         self.settings = settings
-        taxonomy = Taxonomy.load_default()
+        _short_fetch_wait()
+        taxonomy = Taxonomy.configured()  # ITM_TAXONOMY_PATH; its version is published (itm/taxonomy_guard.py)
         self.related = taxonomy.related_view
-        self.replica = Replica(taxonomy.related_view)
-        self.mentors = MentorIndex()
         factors = EvidenceFactors(settings.factor_verified, settings.factor_inferred, settings.factor_claimed,
                                   settings.factor_aspirational)
+        # every score of every path comes from the vectorised core (vector.py), whose columns the
+        # replica keeps in step; the scalar scorer explains crossings and answers explain requests
+        self.vector = VectorScorer(factors, taxonomy.related_view, settings.related_skill_cap)
+        self.replica = Replica(taxonomy.related_view, self.vector)
+        self.mentors = MentorIndex()
         floor = getattr(settings, "matcher_pair_floor_percent", 0)
         self.engine = Matcher(
             factors, taxonomy.related_view, settings.related_skill_cap, settings.default_threshold_percent,
             settings.scoring_version,
-            scoring_fingerprint(factors, settings.related_skill_cap, settings.default_threshold_percent,
-                                taxonomy.to_records(), floor),
+            # the taxonomy is not in the fingerprint: a new taxonomy rescores only the employees holding a
+            # skill it changed (needs_rescore with the taxonomy's change log)
+            scoring_fingerprint(factors, settings.related_skill_cap, settings.default_threshold_percent, None, floor),
             getattr(settings, "matcher_mentors_per_gap", 3),
             floor,
+            taxonomy,
         )
         self.rescore_batch = getattr(settings, "matcher_rescore_batch", 500)
         # per owned partition: skill -> employees, opportunity -> holders, the opportunities
         # as that partition's pairs last saw them, and employees scored the old way
         self.indexes: dict[int, SkillIndex] = {}
+        self.skill_holders: dict[int, SkillHolders] = {}  # the employees as the vectorised core reads them
         self.holders: dict[int, dict[str, set[str]]] = {}
         self.views: dict[int, dict[str, OpportunityState]] = {}
         self.stale: dict[int, set[str]] = {}
@@ -138,6 +175,9 @@ class MatcherApp:
         self.replica_ready = asyncio.Event()
         self.mentors_ready = asyncio.Event()
         self.running = False
+        self.progress = PartitionProgress(settings, "matcher.match")  # stalled partitions -> itm.consumers
+        # per assigned partition the next offset to process (for itm_consumer_lag)
+        self.next_offsets: dict[TopicPartition, int] = {}
         self.app = faust.App(
             settings.group("itm-matcher"),
             broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
@@ -164,7 +204,9 @@ class MatcherApp:
         self.broadcast_topic = self.app.topic(self.broadcast_name, partitions=EMPLOYEE_PARTITIONS, **raw)
         self.match_topic = self.app.topic(*[settings.topic(t) for t in PROFILE_TOPICS + [BROADCAST]], **raw)
         self.crossed_topic = self.app.topic(settings.topic("match.threshold-crossed"), **raw)
-        self.updated_topic = self.app.topic(settings.topic("match.updated"), **raw)
+        self.updated_topic = self.app.topic(settings.topic("match.updated"), **raw)  # legacy: one record per pair
+        self.updates_topic = self.app.topic(settings.topic("match.updated.v2"), **raw)  # one per event and employee
+        self.legacy_updates = getattr(settings, "matcher_legacy_match_updated", True)
         self.employees = self.app.Table("employees", default=None, key_type=str, partitions=EMPLOYEE_PARTITIONS)
         self.employees.on_recover(self.on_recovered)
         self.app.on_partitions_revoked.connect(self.on_revoked)
@@ -173,6 +215,8 @@ class MatcherApp:
 
     # -- ownership, recovery, registry --------------------------------------------------
     async def on_revoked(self, sender, revoked, **kwargs) -> None:
+        for tp in revoked:  # another worker takes over what this one held
+            self.progress.done(TopicPartition(tp.topic, tp.partition))
         lost = {tp.partition for tp in revoked if tp.topic == self.broadcast_name}
         if lost & self.owned:
             self.owned -= lost
@@ -232,6 +276,11 @@ class MatcherApp:
                 for tp in never:  # seek(0), not seek_to_beginning: a pending reset has no position, and
                     # faust's livelock check then asserts (measured); on Kafka an expired 0 resets to earliest
                     await thread.call_thread(consumer.seek, TopicPartition(tp.topic, tp.partition), 0)
+                    # and faust's read offset with it: faust drops every record below the offset it
+                    # last read from a partition ("DROPPED MESSAGE"), so records that arrived after
+                    # the streams resumed would make it drop the rewound ones (issue 15 item 5: the
+                    # chaos round lost the pushes of everything written while the only worker was down)
+                    self.app.consumer._read_offset[tp] = None
                 log.info("rewound never-committed partitions", extra={"partitions": len(never)})
         except asyncio.CancelledError:
             raise
@@ -245,6 +294,7 @@ class MatcherApp:
         dropped here (the new owner recovers them from the changelog)."""
         store = self.employees.data
         self.indexes = {p: SkillIndex(self.related) for p in owned}
+        self.skill_holders = {p: SkillHolders() for p in owned}
         self.holders = {p: {} for p in owned}
         self.views = {p: {} for p in owned}
         self.stale = {p: set() for p in owned}
@@ -260,10 +310,12 @@ class MatcherApp:
             if not record:
                 continue
             self._count(p, emp_id, record)
-            self.indexes[p].put(EmployeeState.from_json(record))
+            emp = EmployeeState.from_json(record)
+            self.indexes[p].put(emp)
+            self.skill_holders[p].put(emp_id, emp.skills, self._floor(emp.threshold))
             for opp_id in record.get("pairs") or {}:
                 self.holders[p].setdefault(opp_id, set()).add(emp_id)
-            if needs_rescore(record, self.engine.scoring_version, self.engine.fingerprint):
+            if needs_rescore(record, self.engine.scoring_version, self.engine.fingerprint, self.engine.taxonomy):
                 self.stale[p].add(emp_id)
             elif (record.get("sv") or [1])[0] > self.engine.scoring_version:
                 newer += 1
@@ -321,6 +373,9 @@ class MatcherApp:
                             apply(decode(record.value))
                         except MalformedEvent:
                             pass  # the owning consumers dead-letter it; the replica skips it
+                        except Exception:  # noqa: BLE001 - the match agent dead-letters it; the reader goes on
+                            log.exception(f"{what} skipped a record it could not apply",
+                                          extra={"topic": record.topic, "offset": record.offset})
                 if not ready.is_set():
                     positions = {tp: await consumer.position(tp) for tp in tps}
                     if all(positions[tp] >= targets[tp] for tp in tps):
@@ -342,52 +397,180 @@ class MatcherApp:
         await self.replica_ready.wait()
         await self.mentors_ready.wait()
 
+    # -- what every consumer reports (itm/runtime/metrics.py) ------------------------------
+    def consumed(self, msg, consumer: str) -> None:
+        """One record handled (whatever its outcome): itm_events_consumed_total, and the
+        partition's next offset for the lag."""
+        self.next_offsets[TopicPartition(msg.topic, msg.partition)] = msg.offset + 1
+        metrics.EVENTS_CONSUMED.labels(metrics.bare_topic(msg.topic, self.settings.topic_prefix), consumer).inc()
+
+    def produced(self, topic: str, n: int = 1) -> None:
+        metrics.EVENTS_PRODUCED.labels(metrics.bare_topic(topic, self.settings.topic_prefix)).inc(n)
+
+    def _count_when_acked(self, fut, topic: str) -> None:
+        """Count a record sent without waiting for it once the broker acked it."""
+        def done(f):
+            if not f.cancelled() and f.exception() is None:
+                self.produced(topic)
+        fut.add_done_callback(done)
+
+    def observe_lag(self) -> None:
+        """itm_consumer_lag per assigned topic-partition of both agents: the high watermark
+        (from fetch responses, right on Tansu too) minus the next offset to process (the
+        group's committed offset until this worker handled a record of it)."""
+        consumer = getattr(self.app, "_consumer", None)
+        if consumer is None or self.app.rebalancing:
+            return
+        opportunity = {self.settings.topic(t) for t in OPPORTUNITY_TOPICS}
+        inputs = opportunity | {self.settings.topic(t) for t in PROFILE_TOPICS + [BROADCAST]}
+        prefix = self.settings.topic_prefix
+        assigned = set()
+        for tp in consumer.assignment():
+            if tp.topic not in inputs:  # table changelogs, faust's leader topic
+                continue
+            try:
+                high = consumer.highwater(tp)
+            except Exception:  # noqa: BLE001 - not fetched yet
+                high = None
+            if high is None:
+                continue
+            key = TopicPartition(tp.topic, tp.partition)
+            assigned.add(key)
+            position = self.next_offsets.get(key)
+            if position is None:
+                position = consumer._committed_offset.get(tp) or 0  # faust's view of the group's offset
+            name = "matcher.broadcast" if tp.topic in opportunity else "matcher.match"
+            metrics.CONSUMER_LAG.labels(metrics.bare_topic(tp.topic, prefix), str(tp.partition), name).set(
+                max(0, high - position))
+        for key in list(self.next_offsets):
+            if key not in assigned:  # revoked: another worker reports it now
+                del self.next_offsets[key]
+                name = "matcher.broadcast" if key.topic in opportunity else "matcher.match"
+                try:
+                    metrics.CONSUMER_LAG.remove(metrics.bare_topic(key.topic, prefix), str(key.partition), name)
+                except KeyError:
+                    pass
+
+    async def observe_lag_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self.observe_lag()
+            except Exception as exc:  # noqa: BLE001 - a metric, never a reason to stop
+                log.debug("consumer lag not observed: %r", exc)
+
     # -- agents ---------------------------------------------------------------------------
     async def broadcast_agent(self, stream):
         async for event in stream.events():
-            for partition in range(EMPLOYEE_PARTITIONS):
-                fut = await self.broadcast_topic.send(key=event.key, value=event.value, partition=partition)
-                await fut
+            msg = event.message
+            try:
+                decode(event.value)
+            except MalformedEvent as exc:  # dead-lettered once here, not once per copy
+                await self.dead_letter(event, str(exc))
+            else:
+                # every copy sent at once, then every ack awaited: one round trip, not one per partition
+                futs = [await self.broadcast_topic.send(key=event.key, value=event.value, partition=partition)
+                        for partition in range(EMPLOYEE_PARTITIONS)]
+                await asyncio.gather(*futs)
+                self.produced(self.broadcast_name, EMPLOYEE_PARTITIONS)
+            self.consumed(msg, "matcher.broadcast")
 
     async def match_agent(self, stream):
         await self.ready()
         async for event in stream.events():
-            partition = event.message.partition
-            if event.headers.get(CONTROL_HEADER) == RESCORE:
-                started = time.perf_counter()
-                await self.on_control(partition)
-                SCORING_LATENCY.labels("scoring-change").observe(time.perf_counter() - started)
-                continue
+            msg = event.message
+            tp = TopicPartition(msg.topic, msg.partition)
+            self.progress.holding(tp, msg.offset)
+            await self.handle_guarded(event)
+            self.progress.done(tp)
+            self.consumed(msg, "matcher.match")
+
+    async def handle_guarded(self, event) -> None:
+        """``handle`` that no record can crash (issue 15 item 1): a record that cannot be
+        decoded or checked is dead-lettered at once (``handle``); one whose handling raises
+        is tried ``ITM_CONSUMER_MAX_ATTEMPTS`` times, then dead-lettered with the reason.
+        Broker errors are retried without limit (not the record's fault); meanwhile the
+        partition shows as stalled (``self.progress``)."""
+        from aiokafka.errors import KafkaError
+
+        attempt = 0
+        while True:
+            attempt += 1
             try:
-                decoded = decode(event.value)
-            except MalformedEvent as exc:
-                await self.dead_letter(event, str(exc))
-                continue
+                await self.handle(event)
+                return
+            except asyncio.CancelledError:
+                raise
+            except KafkaError as exc:
+                log.warning("broker unavailable; retrying record", extra={"error": repr(exc)})
+                await asyncio.sleep(min(0.2 * min(attempt, 10), self.settings.retry_max_backoff_s))
+            except Exception as exc:  # noqa: BLE001 - bad data or a bug: bounded retries, then a dead letter
+                if attempt >= self.settings.consumer_max_attempts:
+                    await self.dead_letter(event, f"failed {attempt} times in matcher: "
+                                                  f"{type(exc).__name__}: {str(exc)[:500]}")
+                    return
+                log.exception("matcher could not handle a record; retrying",
+                              extra={"topic": event.message.topic, "offset": event.message.offset})
+                await asyncio.sleep(min(0.1 * 2 ** attempt, self.settings.retry_max_backoff_s))
+
+    async def handle(self, event) -> None:
+        partition = event.message.partition
+        if event.headers.get(CONTROL_HEADER) == RESCORE:
             started = time.perf_counter()
-            if isinstance(decoded.payload, events_pb2.EmployeeErased):
-                self.erase(decoded.subject, partition)
-                cause = "erasure"
-            elif hasattr(decoded.payload, "profile"):
-                await self.on_employee(decoded, partition)
-                cause = "profile"
-            elif hasattr(decoded.payload, "opportunity"):
-                await self.on_opportunity(decoded, partition)
-                cause = "opportunity"
-            else:
-                await self.dead_letter(event, f"matcher cannot use {decoded.type}")
-                continue
-            SCORING_LATENCY.labels(cause).observe(time.perf_counter() - started)
+            await self.on_control(partition)
+            SCORING_LATENCY.labels("scoring-change").observe(time.perf_counter() - started)
+            return
+        try:
+            decoded = decode(event.value)
+        except MalformedEvent as exc:
+            await self.dead_letter(event, str(exc))
+            return
+        started = time.perf_counter()
+        if isinstance(decoded.payload, events_pb2.EmployeeErased):
+            self.erase(decoded.subject, partition)
+            cause = "erasure"
+        elif hasattr(decoded.payload, "profile"):
+            await self.on_employee(decoded, partition)
+            cause = "profile"
+        elif hasattr(decoded.payload, "opportunity"):
+            await self.on_opportunity(decoded, partition)
+            cause = "opportunity"
+        else:
+            await self.dead_letter(event, f"matcher cannot use {decoded.type}")
+            return
+        SCORING_LATENCY.labels(cause).observe(time.perf_counter() - started)
 
     async def dead_letter(self, event, reason: str) -> None:
+        """Send the record to ``itm.dead-letter`` with the reason, through faust's producer
+        (it lives as long as the app, so it outlives agent restarts); retried until the
+        broker takes it: the record is never passed over without its letter."""
+        from itm.runtime.consumer import MAX_LETTER_KEY, MAX_LETTER_VALUE
+
         msg = event.message
+        key, value = (event.key or b"")[:MAX_LETTER_KEY], event.value or b""
+        if len(value) > MAX_LETTER_VALUE:
+            reason = f"{reason} (original value truncated from {len(value)} bytes)"
+            value = value[:MAX_LETTER_VALUE]
         letter = envelope_pb2.DeadLetter(original_topic=msg.topic, original_partition=msg.partition,
-                                         original_offset=msg.offset, original_key=event.key or b"",
-                                         original_value=event.value or b"", consumer="matcher", reason=reason)
+                                         original_offset=msg.offset, original_key=key,
+                                         original_value=value, consumer="matcher", reason=reason[:2000])
         letter.failed_at.GetCurrentTime()
-        env = new_envelope("itm.dead-letter", "matcher", (event.key or b"unknown").decode(errors="replace"), 0, letter)
+        env = new_envelope("itm.dead-letter", "matcher", key.decode(errors="replace") or "unknown", 0, letter)
         dlq = self.app.topic(self.settings.topic("itm.dead-letter"), key_serializer="raw", value_serializer="raw")
-        await (await dlq.send(key=event.key, value=env.SerializeToString()))
+        attempt = 0
+        while True:
+            try:
+                await (await dlq.send(key=key or None, value=env.SerializeToString()))
+                self.produced(dlq.get_topic_name())
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - broker away: later
+                attempt += 1
+                log.warning("dead letter not sent yet; retrying", extra={"error": repr(exc), "attempt": attempt})
+                await asyncio.sleep(min(0.2 * 2 ** min(attempt, 6), self.settings.retry_max_backoff_s))
         metrics.DEAD_LETTERS.labels(metrics.bare_topic(msg.topic, self.settings.topic_prefix), "matcher").inc()
+        log.warning("dead-lettered event", extra={"topic": msg.topic, "offset": msg.offset, "reason": reason[:500]})
 
     # -- state helpers ----------------------------------------------------------------------
     def _floor(self, threshold: int) -> int:
@@ -399,6 +582,36 @@ class MatcherApp:
             index = self.indexes[partition] = SkillIndex(self.related)
         return index
 
+    def _skill_holders(self, partition: int) -> SkillHolders:
+        got = self.skill_holders.get(partition)
+        if got is None:  # as _index
+            got = self.skill_holders[partition] = SkillHolders()
+        return got
+
+    def _row_scores(self, emp: EmployeeState, affected: set[str], pairs: dict, cause_label: str) -> dict:
+        """An employee against every open opportunity in one product (``VectorScorer.score_row``):
+        of the opportunities a change affects, the ones to evaluate (held, or scoring at least
+        the pair floor) with their scores ``{opportunity: (state, percent, missing must-have)}``.
+        The others could not be kept, cross or be reported (not held: no match.updated)."""
+        if emp.opted_out or not affected:
+            return {}
+        vec, opportunities = self.vector, self.replica.opportunities
+        row = vec.score_row(emp.skills)
+        out = {}
+        kept = row.at_least(self._floor(emp.threshold))
+        for c, p, m in zip(kept.index.tolist(), kept.percent.tolist(), kept.missing_must.tolist()):
+            opp_id = vec.opportunity_id(c)
+            if opp_id in affected:
+                out[opp_id] = (opportunities[opp_id], p, m)
+        for opp_id in pairs.keys() & affected - out.keys():
+            c = vec.col_of.get(opp_id)
+            if c is not None:  # held but below the floor now (or 0); closed ones are released by rescore
+                out[opp_id] = (opportunities[opp_id], *row.get(c))
+        ruled_out = len(affected) - len(out) - len((pairs.keys() & affected) - out.keys())
+        if ruled_out > 0:
+            RULED_OUT.labels(cause_label).inc(ruled_out)
+        return out
+
     def _set_holder(self, partition: int, opp_id: str, emp_id: str, holds: bool) -> None:
         by_opp = self.holders.setdefault(partition, {})
         if holds:
@@ -409,12 +622,6 @@ class MatcherApp:
                 held.discard(emp_id)
                 if not held:
                     del by_opp[opp_id]
-
-    def _worth_scoring(self, emp: EmployeeState, affected: set[str], pairs: dict, cause_label: str) -> set[str]:
-        worth, ruled_out = self.engine.worth_scoring(emp, affected, pairs, self.replica)
-        if ruled_out:
-            RULED_OUT.labels(cause_label).inc(ruled_out)
-        return worth
 
     def _store(self, partition: int, record: dict) -> None:
         """Write an employee's record (the one table write per change) and count it."""
@@ -440,6 +647,7 @@ class MatcherApp:
         self._count(partition, employee_id, None)
         self._export_kpi()
         self._index(partition).remove(employee_id)
+        self._skill_holders(partition).remove(employee_id)
         for opp_id in record_pairs(self.employees.get(employee_id)):
             self._set_holder(partition, opp_id, employee_id, False)
         self.stale.get(partition, set()).discard(employee_id)
@@ -453,14 +661,17 @@ class MatcherApp:
         old = EmployeeState.from_json(record) if record else None
         emp = EmployeeState.from_profile(event.payload.profile, event.version)
         pairs = record_pairs(record)
-        full = needs_rescore(record, self.engine.scoring_version, self.engine.fingerprint)
-        affected = self._worth_scoring(emp, opportunities_to_rescore(old, emp, self.replica, pairs, full, self._floor),
-                                       pairs, "profile")
+        full = needs_rescore(record, self.engine.scoring_version, self.engine.fingerprint, self.engine.taxonomy)
+        affected = opportunities_to_rescore(old, emp, self.replica, pairs, full, self._floor)
+        scores = self._row_scores(emp, affected, pairs, "profile")
         self._index(partition).put(emp)
-        pairs = await self.rescore(emp, affected, pairs, event, "profile", partition)
+        self._skill_holders(partition).put(emp.employee_id, emp.skills, self._floor(emp.threshold))
+        crossed = record_crossed(record)
+        pairs = await self.rescore(emp, scores.keys() | (affected & pairs.keys()), pairs, event, "profile",
+                                   partition, scores, crossed)
         scored_with = self.engine.scored_with if (full or not record) else (record.get("sv") or self.engine.scored_with)
         # one write, after the crossings were acknowledged (see engine.employee_record)
-        self._store(partition, employee_record(emp, pairs, scored_with))
+        self._store(partition, employee_record(emp, pairs, scored_with, self._open_only(crossed)))
         if full:
             self.stale.get(partition, set()).discard(emp.employee_id)
 
@@ -476,21 +687,37 @@ class MatcherApp:
             view.pop(opp_id, None)
         else:
             view[opp_id] = new
-        ruled_out = 0
-        for emp_id in sorted(affected):
+        scored: dict[str, tuple[int, bool]] = {}
+        if new is not None and affected:
+            # the opportunity against every employee of the partition in one product; of the
+            # affected employees the ones held or at least at their pair floor are evaluated
+            people = self._skill_holders(partition)
+            column = self.vector.score_column(opp_id, people)
+            kept = column.at_least(people.floors)
+            ids = people.ids
+            scored = {ids[i]: (p, m) for i, p, m in zip(kept.index.tolist(), kept.percent.tolist(),
+                                                        kept.missing_must.tolist())}
+            for emp_id in holders - scored.keys():
+                i = people.index_of.get(emp_id)
+                scored[emp_id] = column.get(i) if i is not None else (0, False)
+            todo = sorted(affected & scored.keys())
+            if len(todo) < len(affected):
+                RULED_OUT.labels("opportunity").inc(len(affected) - len(todo))
+        else:
+            todo = sorted(affected)  # closed: the holders, to release them
+        for emp_id in todo:
             record = self.employees.get(emp_id)
             if not record:
                 continue
-            if not self.engine.worth_scoring_pair(record["skills"], record["t"], new, emp_id in holders):
-                ruled_out += 1  # not held and cannot reach the floor (see Matcher.score_bound)
-                continue
             emp = EmployeeState.from_json(record)
             pairs = record_pairs(record)
-            new_pairs = await self.rescore(emp, {opp_id}, pairs, event, "opportunity", partition)
-            if new_pairs != pairs:
-                self._store(partition, employee_record(emp, new_pairs, record.get("sv") or [1, ""]))
-        if ruled_out:
-            RULED_OUT.labels("opportunity").inc(ruled_out)
+            score = scored.get(emp_id)
+            crossed = record_crossed(record)
+            new_pairs = await self.rescore(emp, {opp_id}, pairs, event, "opportunity", partition,
+                                           {opp_id: (new, *score)} if score is not None else None, crossed)
+            if new_pairs != pairs:  # (a crossing always changes its pair's marks)
+                self._store(partition, employee_record(emp, new_pairs, record.get("sv") or [1, ""],
+                                                       self._open_only(crossed)))
 
     async def on_control(self, partition: int) -> None:
         """Rescore the next batch of this partition's employees scored the old way."""
@@ -504,14 +731,16 @@ class MatcherApp:
         for emp_id in batch:
             todo.discard(emp_id)
             record = self.employees.get(emp_id)
-            if not needs_rescore(record, self.engine.scoring_version, self.engine.fingerprint):
+            if not needs_rescore(record, self.engine.scoring_version, self.engine.fingerprint, self.engine.taxonomy):
                 continue
             emp = EmployeeState.from_json(record)
             pairs = record_pairs(record)
-            affected = self._worth_scoring(emp, opportunities_to_rescore(emp, emp, self.replica, pairs, full=True),
-                                           pairs, "scoring-change")
-            pairs = await self.rescore(emp, affected, pairs, cause, "scoring-change", partition)
-            self._store(partition, employee_record(emp, pairs, self.engine.scored_with))
+            affected = opportunities_to_rescore(emp, emp, self.replica, pairs, full=True)
+            scores = self._row_scores(emp, affected, pairs, "scoring-change")
+            crossed = record_crossed(record)
+            pairs = await self.rescore(emp, scores.keys() | (affected & pairs.keys()), pairs, cause, "scoring-change",
+                                       partition, scores, crossed)
+            self._store(partition, employee_record(emp, pairs, self.engine.scored_with, self._open_only(crossed)))
         STALE.set(sum(len(s) for s in self.stale.values()))
         if todo:
             await self.send_control(partition)
@@ -523,12 +752,24 @@ class MatcherApp:
         await (await self.broadcast_topic.send(
             key=b"matcher-control", value=json.dumps({"rescore": self.engine.scored_with}).encode(),
             partition=partition, headers={CONTROL_HEADER: RESCORE}))
+        self.produced(self.broadcast_name)
 
-    async def rescore(self, emp: EmployeeState, opp_ids, pairs: dict, cause, cause_label: str, partition: int) -> dict:
+    def _open_only(self, crossed: dict) -> dict:
+        """Crossing counts of open opportunities only (a closed one never crosses again)."""
+        return {opp_id: n for opp_id, n in crossed.items() if opp_id in self.replica.opportunities}
+
+    async def rescore(self, emp: EmployeeState, opp_ids, pairs: dict, cause, cause_label: str, partition: int,
+                      scores: dict | None = None, crossed: dict | None = None) -> dict:
         """Rescore ``emp`` against ``opp_ids``; send crossings (acknowledged) and
-        updates; return the new pairs. The caller stores them."""
+        updates; return the new pairs and count the crossings in ``crossed``
+        (``employee_record``'s ``x``). The caller stores them. ``scores``: the
+        vectorised core's ``{opportunity: (the state it scored, percent, missing
+        must-have)}``; a pair without one, or whose opportunity changed since (the
+        replica moves while crossings are sent), is scored by the scalar scorer."""
+        crossed = {} if crossed is None else crossed
         pairs = dict(pairs)
         scored = 0
+        changed: list[events_pb2.PairScore] = []
         for opp_id in sorted(opp_ids):
             opp = self.replica.opportunities.get(opp_id)
             prev = pairs.get(opp_id)
@@ -538,7 +779,12 @@ class MatcherApp:
                     self._set_holder(partition, opp_id, emp.employee_id, False)
                 continue
             scored += 1
-            out = self.engine.evaluate(emp, opp, prev, self.replica, cause.event_id, cause.type, self.mentors)
+            got = scores.get(opp_id) if scores else None
+            if got is not None and got[0] is opp:
+                out = self.engine.decide(emp, opp, prev, got[1], got[2], self.replica, cause.event_id, cause.type,
+                                         self.mentors)
+            else:
+                out = self.engine.evaluate(emp, opp, prev, self.replica, cause.event_id, cause.type, self.mentors)
             if out.pair != prev:
                 if out.pair is None:
                     pairs.pop(opp_id, None)
@@ -549,13 +795,29 @@ class MatcherApp:
             if out.crossing is not None:
                 env = new_envelope("match.threshold-crossed", "matcher", emp.employee_id, emp.version, out.crossing,
                                    cause.envelope.correlation_id, cause.event_id, cause.envelope.replayed)
-                env.event_id = crossing_event_id(out.crossing, emp.version, opp.version)
+                ordinal, crossed[opp_id] = next_crossing(crossed.get(opp_id), prev, out.crossing)
+                env.event_id = crossing_event_id(out.crossing, ordinal)
                 await (await self.crossed_topic.send(key=emp.employee_id.encode(), value=env.SerializeToString()))
+                self.produced(self.crossed_topic.get_topic_name())
                 CROSSINGS.inc()
             if out.updated is not None:
-                env = new_envelope("match.updated", "matcher", emp.employee_id, emp.version, out.updated,
-                                   cause.envelope.correlation_id, cause.event_id)
-                await self.updated_topic.send(key=emp.employee_id.encode(), value=env.SerializeToString())
+                u = out.updated
+                changed.append(events_pb2.PairScore(opportunity_id=u.opportunity_id, score_percent=u.score_percent,
+                                                    previous_score_percent=u.previous_score_percent,
+                                                    qualified=u.qualified))
+                if self.legacy_updates:
+                    env = new_envelope("match.updated", "matcher", emp.employee_id, emp.version, u,
+                                       cause.envelope.correlation_id, cause.event_id)
+                    fut = await self.updated_topic.send(key=emp.employee_id.encode(), value=env.SerializeToString())
+                    self._count_when_acked(fut, self.updated_topic.get_topic_name())
+        if changed:  # match.updated.v2: the event's changed pairs of this employee in one record
+            payload = events_pb2.MatchesUpdated(employee_id=emp.employee_id, pairs=changed,
+                                                scoring_version=self.engine.scoring_version,
+                                                cause_event_id=cause.event_id, cause_event_type=cause.type)
+            env = new_envelope("match.updated.v2", "matcher", emp.employee_id, emp.version, payload,
+                               cause.envelope.correlation_id, cause.event_id)
+            fut = await self.updates_topic.send(key=emp.employee_id.encode(), value=env.SerializeToString())
+            self._count_when_acked(fut, self.updates_topic.get_topic_name())
         if scored:
             RESCORINGS.labels(cause_label).inc(scored)
         return pairs
@@ -591,6 +853,7 @@ class MatcherApp:
                                                        self.replica_ready, "replica"), name="replica-reader"),
             asyncio.create_task(self.group_less_reader(PROFILE_TOPICS, self.apply_mentor, self.mentors_ready,
                                                        "mentor index"), name="mentor-reader"),
+            asyncio.create_task(self.observe_lag_forever(), name="consumer-lag"),
         ]
         await self.app.start()
         self.running = True

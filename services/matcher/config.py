@@ -25,6 +25,9 @@ class MatcherSettings(Settings):
         10.0, ge=2, le=300, description="a worker's entry in the Redis worker registry expires this long after its "
                                         "last heartbeat (a SIGKILLed worker stops being asked)")
     matcher_forward_timeout_s: float = Field(5.0, gt=0, le=60, description="deadline of a query forwarded to another worker")
+    matcher_legacy_match_updated: bool = Field(
+        True, description="also write the deprecated match.updated (one record per changed pair) next to "
+        "match.updated.v2 (one record per event and employee); off at scale, removed in the next release")
 
     @field_validator("matcher_advertise_address")
     @classmethod

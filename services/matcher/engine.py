@@ -5,8 +5,10 @@ No Kafka and no faust here, so every rule is unit-testable. The faust app
 
 Crossing rule (design brief): a ``match.threshold-crossed`` fires when a match
 becomes qualified at the employee's threshold T (score >= T, no must-have at
-zero credit) or reaches 100 %, and not again for the same opportunity and
-threshold until it first dropped below. Pair state is kept only for pairs with
+zero credit) or reaches 100 %, and not again for the same opportunity until it
+first dropped below the threshold: an employee who lowers (or raises) T is not
+shown a match again that was shown and stayed qualified since. An employee is
+never matched with an opportunity they own (``OpportunityMatchProfile.owner_id``). Pair state is kept only for pairs with
 a non-zero score (sparse); a pair absent from state scored 0.
 
 Incremental rescoring (what a change can affect):
@@ -29,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -53,6 +56,7 @@ STATUS_NAMES = {
     common_pb2.SKILL_STATUS_ASPIRATIONAL: "aspirational",
 }
 STATUS_ENUMS = {v: k for k, v in STATUS_NAMES.items()}
+log = logging.getLogger(__name__)
 CROSSING_NS = uuid.UUID("6f1c1a52-2b7e-4c59-9d87-2f0c3f6b2a10")
 
 
@@ -115,10 +119,12 @@ class EmployeeState:
         return not self.opted_out and (not self.types or opp_type in self.types)
 
 
-def employee_record(emp: EmployeeState, pairs: dict, scored_with: list) -> dict:
+def employee_record(emp: EmployeeState, pairs: dict, scored_with: list, crossed: dict | None = None) -> dict:
     """The matcher's one table value per employee: the profile it holds, its
-    pairs ``{opportunity id: [score, notified threshold, notified full]}`` and
-    the scoring ``[version, fingerprint]`` the pairs were computed with.
+    pairs ``{opportunity id: [score, notified threshold, notified full]}``,
+    the scoring ``[version, fingerprint]`` the pairs were computed with, and the
+    crossings pushed per open opportunity ``{opportunity id: [qualified, full]}``
+    (``x``; kept when a pair drops out: a later crossing's id needs the count).
 
     One value, hence one changelog record per change: a worker killed between
     writes can never recover an employee version without the pairs it produced
@@ -126,6 +132,8 @@ def employee_record(emp: EmployeeState, pairs: dict, scored_with: list) -> dict:
     d = emp.to_json()
     d["pairs"] = pairs
     d["sv"] = scored_with
+    if crossed:
+        d["x"] = crossed
     return d
 
 
@@ -133,16 +141,36 @@ def record_pairs(record: dict | None) -> dict:
     return dict(record.get("pairs") or {}) if record else {}
 
 
-def needs_rescore(record: dict | None, version: int, fingerprint: str) -> bool:
+def record_crossed(record: dict | None) -> dict:
+    """The record's crossing counts per opportunity (see ``employee_record``), a copy."""
+    return {k: list(v) for k, v in (record.get("x") or {}).items()} if record else {}
+
+
+def needs_rescore(record: dict | None, version: int, fingerprint: str, taxonomy=None) -> bool:
     """True when the record's pairs were computed with an older scoring version,
     or the same version with another configuration. A record scored by a
-    *newer* version is left alone (a rolled-back worker must not undo it)."""
+    *newer* version is left alone (a rolled-back worker must not undo it).
+
+    ``taxonomy`` (an ``itm.taxonomy.Taxonomy``): a record scored with another
+    taxonomy version needs rescoring only if the employee holds a skill that
+    changed since that version (``Taxonomy.changed_since``: added, renamed,
+    merged or re-related skills, both ends of a relation); when the file does not
+    know that version (a new ESCO import), every record scored with it does."""
     if not record:
         return False
-    stored_version, stored_fp = (record.get("sv") or [1, ""])[:2]
+    sv = record.get("sv") or [1, ""]
+    stored_version, stored_fp = sv[:2]
     if stored_version != version:
         return stored_version < version
-    return stored_fp != fingerprint
+    if stored_fp != fingerprint:
+        return True
+    if taxonomy is None:
+        return False
+    stored_taxonomy = sv[2] if len(sv) > 2 else ""
+    if stored_taxonomy == taxonomy.version:
+        return False
+    changed = taxonomy.changed_since(stored_taxonomy)
+    return changed is None or not changed.isdisjoint(record.get("skills") or ())
 
 
 @dataclass(slots=True)
@@ -188,8 +216,11 @@ class Replica:
     arriving from the global reader and from the broadcast topic is harmless.
     """
 
-    def __init__(self, related=None):
+    def __init__(self, related=None, vector=None):
         self.related = related or (lambda skill_id: {})
+        # the open opportunities as the vectorised core's columns (services/matcher/vector.py), kept in
+        # step by put/drop; None: not kept (the scalar scorer only)
+        self.vector = vector
         self.opportunities: dict[str, OpportunityState] = {}
         self.versions: dict[str, int] = {}  # also remembers closed ones, so stale reopenings are ignored
         self.by_skill: dict[str, set[str]] = defaultdict(set)
@@ -218,6 +249,8 @@ class Replica:
         """Index an open opportunity (no version check: ``apply_opportunity`` does that)."""
         self.drop(opp.opportunity_id)
         self.opportunities[opp.opportunity_id] = opp
+        if self.vector is not None:
+            self.vector.put(opp.opportunity_id, opp.requirements)
         reqs = merge_requirements(opp.requirements)
         self.total_weight[opp.opportunity_id] = sum(r.weight for r in reqs)
         for r in reqs:
@@ -232,6 +265,8 @@ class Replica:
         old = self.opportunities.pop(opp_id, None)
         if old is None:
             return
+        if self.vector is not None:
+            self.vector.drop(opp_id)
         self.total_weight.pop(opp_id, None)
         for s in old.skills():
             self.by_skill[s].discard(opp_id)
@@ -415,8 +450,9 @@ class Outcome:
 
 class Matcher:
     def __init__(self, factors: EvidenceFactors, related, related_cap: float, default_threshold: int, scoring_version: int,
-                 fingerprint: str = "", mentors_per_gap: int = 3, pair_floor: int = 0):
+                 fingerprint: str = "", mentors_per_gap: int = 3, pair_floor: int = 0, taxonomy=None):
         self.factors = factors
+        self.taxonomy = taxonomy  # what needs_rescore compares records with (None: not part of the scoring)
         self.related = related
         self.related_cap = related_cap
         self.default_threshold = default_threshold
@@ -428,7 +464,9 @@ class Matcher:
 
     @property
     def scored_with(self) -> list:
-        return [self.scoring_version, self.fingerprint]
+        if self.taxonomy is None:
+            return [self.scoring_version, self.fingerprint]
+        return [self.scoring_version, self.fingerprint, self.taxonomy.version]
 
     def score(self, emp: EmployeeState, opp: OpportunityState):
         return score_match(opp.requirements, emp.evidence(), self.factors, self.related, self.related_cap)
@@ -524,29 +562,53 @@ class Matcher:
 
     def evaluate(self, emp: EmployeeState, opp: OpportunityState, prev: list | None, replica: Replica,
                  cause_id: str = "", cause_type: str = "", mentors: MentorIndex | None = None) -> Outcome:
-        """Rescore one pair and decide whether it crossed."""
-        prev_score, notified_t, notified_full = prev if prev else (0, 0, False)
-        if not opp.open or emp.opted_out:
-            return Outcome(None)
+        """Rescore one pair (with the scalar scorer) and decide whether it crossed."""
+        if not opp.open or emp.opted_out or opp.owner_id == emp.employee_id:
+            return Outcome(None)  # closed, opted out, or the employee's own opportunity: no pair
         result = self.score(emp, opp)
+        return self.decide(emp, opp, prev, result.percent, result.missing_must_have, replica, cause_id, cause_type,
+                           mentors, result)
+
+    def decide(self, emp: EmployeeState, opp: OpportunityState, prev: list | None, percent: int, missing_must: bool,
+               replica: Replica, cause_id: str = "", cause_type: str = "", mentors: MentorIndex | None = None,
+               result=None) -> Outcome:
+        """The crossing rule for a pair already scored (``percent`` and whether a must-have
+        is missing: the vectorised core's answer, or ``result``, the scalar scorer's). Only
+        a crossing needs the full result (its explanation); without ``result`` the scalar
+        scorer computes it then, and if it disagrees (it never should: the vectorised core is
+        exact) the scalar answer decides and the disagreement is logged."""
+        prev_score, notified_t, notified_full = prev if prev else (0, 0, False)
+        if not opp.open or emp.opted_out or opp.owner_id == emp.employee_id:
+            return Outcome(None)  # closed, opted out, or the employee's own opportunity: no pair
         threshold = emp.threshold_or(self.default_threshold)
-        qualified = result.qualified(threshold)
-        full = result.percent >= 100 and not result.missing_must_have
+        qualified = percent >= threshold and not missing_must
+        full = percent >= 100 and not missing_must
         crossing = None
-        fire = emp.wants(opp.type) and ((qualified and notified_t != threshold) or (full and not notified_full))
+        # notified_t is set while the pair stays qualified (at whatever threshold it was shown):
+        # a threshold change alone never shows it again; dropping below clears it
+        fire = emp.wants(opp.type) and ((qualified and not notified_t) or (full and not notified_full))
         if fire:
+            if result is None:
+                result = self.score(emp, opp)
+                if (result.percent, result.missing_must_have) != (percent, missing_must):
+                    log.error("vectorised score differs from the scalar scorer; the scalar one counts",
+                              extra={"employee_id": emp.employee_id, "opportunity_id": opp.opportunity_id,
+                                     "vector": [percent, missing_must],
+                                     "scalar": [result.percent, result.missing_must_have]})
+                    return self.decide(emp, opp, prev, result.percent, result.missing_must_have, replica, cause_id,
+                                       cause_type, mentors, result)
             crossing = self.crossing(emp, opp, result, prev_score, threshold, replica, cause_id, cause_type, mentors)
         new_t = threshold if qualified else 0
         new_full = full
-        keep = result.percent >= self.floor_for(threshold) or new_t or new_full
+        keep = percent >= self.floor_for(threshold) or new_t or new_full
         updated = None
-        if result.percent != prev_score and (keep or prev is not None):
+        if percent != prev_score and (keep or prev is not None):
             updated = events_pb2.MatchUpdated(
-                employee_id=emp.employee_id, opportunity_id=opp.opportunity_id, score_percent=result.percent,
+                employee_id=emp.employee_id, opportunity_id=opp.opportunity_id, score_percent=percent,
                 previous_score_percent=prev_score, qualified=qualified, scoring_version=self.scoring_version)
         if not keep:
             return Outcome(None, crossing, updated)
-        return Outcome([result.percent, new_t, new_full], crossing, updated)
+        return Outcome([percent, new_t, new_full], crossing, updated)
 
     def floor_for(self, threshold: int) -> int:
         """The lowest score kept for an employee with this threshold: the pair floor,
@@ -612,12 +674,32 @@ class Matcher:
         )
 
 
-def crossing_event_id(c: events_pb2.ThresholdCrossed, employee_version: int, opportunity_version: int) -> str:
-    """Deterministic id from the state that crossed: the same employee and
-    opportunity versions at the same threshold and scoring version always give
-    the same id, whether first processed, reprocessed after a rebalance or
-    replayed into a rebuilt matcher; so consumers that dedupe by event id show
-    it once. A real re-crossing needs a change, hence new versions, hence a new id."""
+def crossing_event_id(c: events_pb2.ThresholdCrossed, ordinal: int) -> str:
+    """The crossing's id from the pair, the threshold, its kind (qualified, or 100 %) and
+    its ordinal (how many crossings of that kind the pair had before, ``next_crossing``),
+    and from nothing else (issue 15 item 2).
+
+    Not from the versions it was computed from: the matcher reads the profile topics
+    and the opportunity broadcast together, and two workers (a zombie that was frozen
+    past its session and the one that took its partitions over), a restarted worker or
+    a rebuilt one may meet the same changes in another order, so cross at other
+    versions. They still count the same crossings of the pair, so they give the same
+    ids and consumers that dedupe by event id (the notifier) show it once. A real
+    re-crossing (after a drop below) has the next ordinal, hence a new id."""
     return str(uuid.uuid5(CROSSING_NS, f"{c.employee_id}|{c.opportunity_id}|{c.threshold_percent}|"
-                                       f"{c.fully_qualified}|{employee_version}|{opportunity_version}|"
-                                       f"{c.scoring_version}"))
+                                       f"{int(c.fully_qualified)}|#{ordinal}"))
+
+
+def next_crossing(counts: list | None, prev: list | None, c: events_pb2.ThresholdCrossed) -> tuple[int, list]:
+    """(the crossing's ordinal, the pair's crossing counts after it). ``counts``:
+    ``[qualifications, full matches]`` pushed so far for the pair; ``prev``: the pair
+    before it (``[score, notified threshold, notified full]``). A crossing that is a new
+    qualification counts one, one that reaches 100 % counts one of the other kind (one
+    event can be both: straight from below the threshold to 100 %)."""
+    qualified, full = counts or (0, 0)
+    ordinal = full if c.fully_qualified else qualified
+    if not (prev and prev[1]):
+        qualified += 1
+    if c.fully_qualified and not (prev and prev[2]):
+        full += 1
+    return ordinal, [qualified, full]

@@ -71,6 +71,33 @@ def test_personal_threshold_opt_out_and_muted_types():
     assert muted.crossing is None and muted.pair == [100, 80, True]
 
 
+def test_a_threshold_change_does_not_show_a_crossing_again_unless_the_score_dropped_below_in_between():
+    shown = ENGINE.evaluate(emp(sql=3, excel=2, threshold=80), GIG, None, Replica())
+    assert shown.crossing is not None and shown.pair == [100, 80, True]
+    nine = OpportunityState("O9", 1, "Nine", common_pb2.OPPORTUNITY_TYPE_GIG, True,
+                            [Requirement("sql", 3, 3.0, False), Requirement("excel", 2, 1.0, False)])
+    at85 = ENGINE.evaluate(emp(sql=3, excel=1, threshold=80), nine, None, Replica())  # (3 + 0.5) / 4 = 87 %
+    assert at85.crossing is not None and at85.pair[:2] == [87, 80]
+    lowered = ENGINE.evaluate(emp(sql=3, excel=1, threshold=70), nine, at85.pair, Replica())
+    assert lowered.crossing is None and lowered.pair[:2] == [87, 70]  # still shown, still qualified
+    raised = ENGINE.evaluate(emp(sql=3, excel=1, threshold=85), nine, lowered.pair, Replica())
+    assert raised.crossing is None and raised.pair[:2] == [87, 85]  # nothing crossed upward
+    # dropped below in between (the threshold above the score), then lowered again: shown again
+    above = ENGINE.evaluate(emp(sql=3, excel=1, threshold=90), nine, raised.pair, Replica())
+    assert above.crossing is None and above.pair[:2] == [87, 0]
+    again = ENGINE.evaluate(emp(sql=3, excel=1, threshold=70), nine, above.pair, Replica())
+    assert again.crossing is not None and again.crossing.threshold_percent == 70
+
+
+def test_an_owner_is_never_matched_with_their_own_opportunity():
+    own = OpportunityState("O1", 1, "Data Analyst", common_pb2.OPPORTUNITY_TYPE_GIG, True, GIG.requirements,
+                           owner_id="E1")
+    out = ENGINE.evaluate(emp(sql=3, excel=2), own, None, Replica())
+    assert out.pair is None and out.crossing is None and out.updated is None
+    held = ENGINE.evaluate(emp(sql=3, excel=2), own, [100, 80, True], Replica())
+    assert held.pair is None and held.crossing is None  # a pair held before is released
+
+
 def test_closed_opportunity_releases_the_pair():
     closed = OpportunityState("O1", 2, "Data Analyst", common_pb2.OPPORTUNITY_TYPE_GIG, False, GIG.requirements)
     assert ENGINE.evaluate(emp(sql=3, excel=2), closed, [100, 80, True], Replica()).pair is None
@@ -112,11 +139,64 @@ def test_skill_index_follows_employee_changes():
     assert index.employees_for(["excel"]) == set()
 
 
-def test_crossing_event_ids_follow_the_state_not_the_cause():
+def test_crossing_event_ids_follow_the_pair_and_its_ordinal_not_the_cause():
     a = ENGINE.evaluate(emp(sql=3, excel=2), GIG, None, Replica(), "cause-1").crossing
     replayed = ENGINE.evaluate(emp(sql=3, excel=2), GIG, None, Replica(), "replay-cause").crossing
-    assert crossing_event_id(a, 1, 1) == crossing_event_id(replayed, 1, 1)
-    assert crossing_event_id(a, 1, 1) != crossing_event_id(a, 2, 1) != crossing_event_id(a, 2, 2)
+    assert crossing_event_id(a, 0) == crossing_event_id(replayed, 0)
+    assert crossing_event_id(a, 0) != crossing_event_id(a, 1)
+
+
+def _apply(steps, weight_of, level_of):
+    """Run the crossing rule over ``steps`` (("emp", version) | ("opp", version)) the way the
+    matcher's task does, counting crossings as the record's ``x``; the ids pushed."""
+    from services.matcher.engine import next_crossing
+
+    pair, counts, ids = None, None, []
+    ev, ov = 1, 1
+    for what, version in steps:
+        if what == "emp":
+            ev = version
+        else:
+            ov = version
+        opp = OpportunityState("O1", ov, "Analyst", common_pb2.OPPORTUNITY_TYPE_GIG, True,
+                               [Requirement("sql", 3, weight_of[ov], False), Requirement("excel", 5, 1.0, False)])
+        e = EmployeeState("E1", ev, {"sql": (level_of[ev], "verified"), "excel": (1, "verified")}, 0)
+        out = ENGINE.evaluate(e, opp, pair, Replica())
+        if out.crossing is not None:
+            ordinal, counts = next_crossing(counts, pair, out.crossing)
+            ids.append(crossing_event_id(out.crossing, ordinal))
+        pair = out.pair
+    return ids
+
+
+def test_two_workers_meeting_the_same_changes_in_another_order_push_the_same_crossing_id():
+    """Issue 15 item 2: a zombie worker and the one that took its partition over read the
+    profile topics and the broadcast in another order. Scores only rise (sql 2 -> 3, the
+    sql weight 4 -> 5): each order crosses once, at other versions; the ids must agree."""
+    weight_of, level_of = {1: 4.0, 2: 5.0}, {1: 2, 2: 3}
+    employee_first = _apply([("emp", 2), ("opp", 2)], weight_of, level_of)
+    opportunity_first = _apply([("opp", 2), ("emp", 2)], weight_of, level_of)
+    assert len(employee_first) == len(opportunity_first) == 1
+    assert employee_first == opportunity_first
+
+
+def test_a_crossing_after_a_drop_below_gets_a_new_id_and_the_counts_survive_the_pair():
+    from services.matcher.engine import next_crossing
+
+    up = ENGINE.evaluate(emp(sql=3, excel=1, threshold=70), GIG, None, Replica())  # 75 %: qualified at 70
+    first, counts = next_crossing(None, None, up.crossing)
+    assert (first, counts) == (0, [1, 0])
+    down = ENGINE.evaluate(emp(sql=1, excel=1, threshold=70), GIG, up.pair, Replica())
+    assert down.crossing is None and down.pair[1] == 0
+    again = ENGINE.evaluate(emp(sql=3, excel=1, threshold=70), GIG, down.pair, Replica())
+    second, counts = next_crossing(counts, down.pair, again.crossing)
+    assert (second, counts) == (1, [2, 0])
+    assert crossing_event_id(up.crossing, first) != crossing_event_id(again.crossing, second)
+    full = ENGINE.evaluate(emp(sql=3, excel=2, threshold=70), GIG, again.pair, Replica())
+    assert full.crossing.fully_qualified
+    assert next_crossing(counts, again.pair, full.crossing) == (0, [2, 1])  # the first 100 %, same episode
+    straight = ENGINE.evaluate(emp(sql=3, excel=2, threshold=70), GIG, None, Replica())
+    assert next_crossing(None, None, straight.crossing) == (0, [1, 1])  # both kinds at once
 
 
 # --------------------------------------------------------------------------- mentors
