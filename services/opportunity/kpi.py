@@ -12,6 +12,14 @@ from itm.v1 import common_pb2, envelope_pb2
 HISTOGRAMS = {"time_to_fill_seconds": DURATION_BUCKETS}
 TALLIES = {"manager_talent_export": COUNT_BUCKETS}
 RATIOS = {"fill_rate": ("opportunities_filled", "opportunities_posted")}
+# every series exists from the start, at 0 until its first fact
+_TYPES = [{"type": t.removeprefix("OPPORTUNITY_TYPE_").lower()}
+          for t in common_pb2.OpportunityType.keys() if t != "OPPORTUNITY_TYPE_UNSPECIFIED"]
+ZEROS = {
+    "opportunities_posted": _TYPES, "opportunities_filled": _TYPES, "applications": _TYPES,
+    "time_to_fill_seconds": _TYPES, "internal_moves": [{}],
+    "gig_time_unlocked_seconds_per_week": [t for t in _TYPES if t["type"] != "role"],
+}
 
 
 def _type(value: int) -> str:
@@ -39,8 +47,6 @@ def _closed(book, pipe, p, at):
     book.count(pipe, "opportunities_filled", labels, at=at)
     if opp.posted_at.seconds:
         book.observe(pipe, "time_to_fill_seconds", max(0.0, at - opp.posted_at.ToNanoseconds() / 1e9), labels, at=at)
-    if opp.type == common_pb2.OPPORTUNITY_TYPE_ROLE:
-        book.count(pipe, "internal_moves", {}, len(p.assigned_employee_ids), at=at)
 
 
 def _applied(book, pipe, p, at):
@@ -49,9 +55,22 @@ def _applied(book, pipe, p, at):
 
 def _released(book, pipe, p, at):
     app = p.application
-    if app.opportunity_type != common_pb2.OPPORTUNITY_TYPE_ROLE:
-        book.count(pipe, "gig_hours_unlocked_per_week", {"type": _type(app.opportunity_type)}, app.hours_per_week, at=at)
+    if app.opportunity_type == common_pb2.OPPORTUNITY_TYPE_ROLE:
+        return  # a role's release is no time given: the move it leads to is counted (record_move)
+    # base units (promtool): seconds of gig time per week
+    book.count(pipe, "gig_time_unlocked_seconds_per_week", {"type": _type(app.opportunity_type)},
+               app.hours_per_week * 3600, at=at)
     book.tally(pipe, "manager_talent_export", app.release_approver_id or app.decided_by or "hr")
+
+
+def record_move(book: KpiBook, pipe, env: envelope_pb2.EventEnvelope) -> None:
+    """A filled role moved someone (``profile.employee-moved``, consumed by this service: the
+    move is the profile's fact, the marketplace KPIs are this book's): an internal move, and
+    talent exported by the manager they left (none when the manager stays the same)."""
+    moved = decode_payload(env)
+    book.count(pipe, "internal_moves", {}, at=env.occurred_at.ToNanoseconds() / 1e9)
+    if moved.from_manager_id != moved.to_manager_id:
+        book.tally(pipe, "manager_talent_export", moved.from_manager_id or "hr")
 
 
 _RECORDERS = {

@@ -33,6 +33,7 @@ import uuid
 
 import grpc
 
+from itm import managers
 from itm.runtime.auth import Identity, bearer, current_identity, mint_token
 from itm.runtime.consumer import IdempotentConsumer
 from itm.runtime.domain import (
@@ -52,8 +53,12 @@ from itm.runtime.domain import (
     replay,
 )
 from itm.runtime.envelope import new_envelope
+from itm.taxonomy import Taxonomy
 from itm.v1 import common_pb2, events_pb2, opportunity_pb2, opportunity_pb2_grpc, profile_pb2, profile_pb2_grpc
-from services.opportunity import kpi
+from services.opportunity import applicants, kpi, release, search
+from services.opportunity.matching import MAX_IDS, MatcherScores
+from services.opportunity.search_store import LiveSearch
+from services.opportunity.store import ENDED, OpportunityKeys, member_id, owner_member, status_name as _name
 
 SOURCE = "opportunity"
 Status = common_pb2.OpportunityStatus
@@ -66,13 +71,16 @@ OUTCOMES = {"filled": Status.OPPORTUNITY_STATUS_FILLED, "cancelled": Status.OPPO
             "expired": Status.OPPORTUNITY_STATUS_CLOSED}
 ENDING_REASONS = {"filled": "the opportunity was filled", "cancelled": "the opportunity was cancelled",
                   "expired": "applications closed at the deadline"}  # why open applications end with it
-ENDED = (Status.OPPORTUNITY_STATUS_CLOSED, Status.OPPORTUNITY_STATUS_FILLED)
 PENDING_APPS = (App.APPLICATION_STATUS_SUBMITTED, App.APPLICATION_STATUS_SHORTLISTED)
 SEATED = (App.APPLICATION_STATUS_ACCEPTED, App.APPLICATION_STATUS_COMPLETED)
 MAX_REQUIREMENTS = 50
 MAX_FEEDBACK = 50
 MAX_HOURS = 60
 TYPES = "GIG, PROJECT, MENTORSHIP, JOB_SHADOWING, FREELANCE or ROLE"
+MAX_SEARCH_SKILLS = 20
+ASSESS_CONCURRENCY = 16  # profile and matcher calls in flight for one page of applications
+SORTS = {opportunity_pb2.OPPORTUNITY_SORT_UNSPECIFIED: search.NEWEST, opportunity_pb2.OPPORTUNITY_SORT_NEWEST: search.NEWEST,
+         opportunity_pb2.OPPORTUNITY_SORT_DEADLINE: search.DEADLINE, opportunity_pb2.OPPORTUNITY_SORT_MATCH: search.MATCH}
 
 
 def match_profile(opp: opportunity_pb2.Opportunity) -> common_pb2.OpportunityMatchProfile:
@@ -89,10 +97,6 @@ def match_profile(opp: opportunity_pb2.Opportunity) -> common_pb2.OpportunityMat
     )
 
 
-def _name(enum, value) -> str:
-    return enum.Name(value).split("_STATUS_")[-1]
-
-
 class ProfileDirectory:
     """Looks employees up in the profile service (managers, hours available), as a service."""
 
@@ -100,17 +104,32 @@ class ProfileDirectory:
         self.settings = settings
         self._channel: grpc.aio.Channel | None = None
 
-    async def employee(self, context, employee_id: str, who: str) -> profile_pb2.Employee:
+    async def _get(self, employee_id: str) -> profile_pb2.Employee:
         if self._channel is None:
             self._channel = grpc.aio.insecure_channel(self.settings.profile_target)
         stub = profile_pb2_grpc.ProfileServiceStub(self._channel)
         token = mint_token(self.settings, self.settings.service, "service", ttl_s=300)
+        return await stub.GetEmployee(profile_pb2.GetEmployeeRequest(employee_id=employee_id),
+                                      metadata=bearer(token), timeout=5)
+
+    async def lookup(self, employee_id: str) -> tuple[profile_pb2.Employee | None, str]:
+        """The employee, or None and why not ("" when they have no profile), never aborting."""
         try:
-            return await stub.GetEmployee(profile_pb2.GetEmployeeRequest(employee_id=employee_id),
-                                          metadata=bearer(token), timeout=5)
+            return await self._get(employee_id), ""
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
-                await failed_precondition(context, f"the {who} {employee_id} has no profile; create it first")
+                return None, ""
+            return None, f"the profile service did not answer ({exc.code().name}); retry"
+
+    async def employee(self, context, employee_id: str, who: str,
+                       missing: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION) -> profile_pb2.Employee:
+        """The employee's whole profile; ``missing`` when they have none, UNAVAILABLE when
+        the profile service does not answer."""
+        try:
+            return await self._get(employee_id)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                await context.abort(missing, f"the {who} {employee_id} has no profile; create it first")
             await context.abort(grpc.StatusCode.UNAVAILABLE,
                                 f"cannot look up {employee_id} in the profile service at {self.settings.profile_target}: "
                                 f"{exc.code().name} {exc.details()}; retry")
@@ -121,58 +140,21 @@ class ProfileDirectory:
             await self._channel.close()
 
 
-class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
+class OpportunityServicer(OpportunityKeys, opportunity_pb2_grpc.OpportunityServiceServicer):
     def __init__(self, svc: DomainService):
+        OpportunityKeys.__init__(self, svc.settings)
         self.svc = svc
         self.opps = EntityStore(svc, "opportunity", opportunity_pb2.Opportunity, "opportunity_id")
         self.apps = EntityStore(svc, "application", common_pb2.Application, "application_id")
         self.directory = ProfileDirectory(svc.settings)
+        self.matcher = MatcherScores(svc.settings)
+        self.live = LiveSearch(svc.redis, self.search_log, self.opportunity_key,
+                               self.status_index(Status.OPPORTUNITY_STATUS_OPEN))
 
-    # -- keys -----------------------------------------------------------------------------------
-    def _k(self, name: str) -> str:
-        return self.svc.settings.key(name)
-
-    def status_index(self, status: int) -> str:
-        return self._k(f"opportunity:status:{_name(common_pb2.OpportunityStatus, status)}")
-
-    def pending_index(self, approver_id: str) -> str:
-        return self._k(f"opportunity:pending-approval:{approver_id}")
-
-    def seats_key(self, opp_id: str) -> str:
-        return self._k(f"opportunity:{opp_id}:seated")
-
-    def by_opportunity(self, opp_id: str) -> str:
-        return self._k(f"application:by-opportunity:{opp_id}")
-
-    def by_employee(self, employee_id: str) -> str:
-        return self._k(f"application:by-employee:{employee_id}")
-
-    def release_index(self, approver_id: str) -> str:
-        return self._k(f"application:pending-release:{approver_id}")
-
-    def ledger_key(self, employee_id: str) -> str:
-        return self._k(f"gig-hours:{employee_id}")
-
-    @property
-    def expiry_index(self) -> str:
-        """Open or pending opportunities with a deadline, scored by ``apply_by`` (epoch seconds)."""
-        return self._k("opportunity:expiry")
-
-    # -- writes (inside MULTI) ---------------------------------------------------------------------
     def _store_opp(self, pipe, opp, old_status: int = 0) -> None:
+        """Queue (inside MULTI) the opportunity with its indexes (store.py)."""
         opp.updated_at.CopyFrom(now_ts())
-        self.opps.store(pipe, opp)
-        if old_status and old_status != opp.status:
-            pipe.zrem(self.status_index(old_status), opp.opportunity_id)
-        pipe.zadd(self.status_index(opp.status), {opp.opportunity_id: 0})
-        if opp.status == Status.OPPORTUNITY_STATUS_PENDING_APPROVAL:
-            pipe.zadd(self.pending_index(opp.approver_id or "-"), {opp.opportunity_id: 0})
-        elif old_status == Status.OPPORTUNITY_STATUS_PENDING_APPROVAL:
-            pipe.zrem(self.pending_index(opp.approver_id or "-"), opp.opportunity_id)
-        if opp.HasField("apply_by") and opp.status not in ENDED:
-            pipe.zadd(self.expiry_index, {opp.opportunity_id: opp.apply_by.seconds})
-        else:
-            pipe.zrem(self.expiry_index, opp.opportunity_id)
+        self.store(pipe, opp, old_status)
 
     def _emit_opp(self, pipe, event_type, opp, payload) -> None:
         self.svc.outbox.add(pipe, new_envelope(event_type, SOURCE, opp.opportunity_id, opp.version, payload))
@@ -339,22 +321,34 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
 
         return await self._change_opp(context, request.opportunity_id, request.expected_version, step)
 
-    async def _may_decide_posting(self, context, opp) -> None:
+    async def _owners_manager(self, context, opportunity_id: str) -> str | None:
+        """The owner's manager of record now (profile service), for a posting decision by
+        someone not privileged; None for HR admins and services (they decide any)."""
+        if current_identity.get().privileged:
+            return None
+        peek = await self.opps.require(self.svc.redis, opportunity_id, context)
+        if peek.status != Status.OPPORTUNITY_STATUS_PENDING_APPROVAL:
+            return ""  # the transaction answers FAILED_PRECONDITION (opportunities are public)
+        return (await self.directory.employee(context, peek.owner_id, "owner")).manager_id
+
+    async def _may_decide_posting(self, context, opp, manager: str | None) -> None:
+        """The one manager rule (itm/managers.py) for the owner: their manager of record when
+        the call arrives (``manager``, looked up before the transaction), with the manager role."""
         ident = current_identity.get()
         if opp.status != Status.OPPORTUNITY_STATUS_PENDING_APPROVAL:
             await failed_precondition(context, f"{opp.opportunity_id} is {_name(common_pb2.OpportunityStatus, opp.status)}, "
                                                "not waiting for approval")
-        if ident.privileged:
+        if manager is None:
             return
-        if not opp.approver_id or ident.subject != opp.approver_id:
-            who = f"the owner's manager ({opp.approver_id})" if opp.approver_id else "an HR admin (the owner has no manager)"
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{opp.opportunity_id} is approved by {who}")
+        if refusal := managers.may_act_as_manager(ident, manager, "approve or reject the postings of", opp.owner_id):
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{opp.opportunity_id}: {refusal}")
 
     async def ApproveOpportunity(self, request, context):
         ident = current_identity.get()
+        manager = await self._owners_manager(context, request.opportunity_id)
 
         async def step(pipe, opp):
-            await self._may_decide_posting(context, opp)
+            await self._may_decide_posting(context, opp, manager)
             opp.status = Status.OPPORTUNITY_STATUS_OPEN
             opp.decided_by = ident.subject
             return ("opportunity.gig-posted",
@@ -365,9 +359,10 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
     async def RejectOpportunity(self, request, context):
         ident = current_identity.get()
         await check_text(context, request.reason, "reason", 1000)
+        manager = await self._owners_manager(context, request.opportunity_id)
 
         async def step(pipe, opp):
-            await self._may_decide_posting(context, opp)
+            await self._may_decide_posting(context, opp, manager)
             opp.status = Status.OPPORTUNITY_STATUS_CLOSED
             opp.outcome = "rejected"
             opp.reason = request.reason
@@ -474,6 +469,13 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
             status = Status.OPPORTUNITY_STATUS_OPEN
         if status and status not in common_pb2.OpportunityStatus.values():
             await invalid(context, f"unknown status {status}")
+        if request.owner_id:
+            await check_id(context, request.owner_id, "owner_id")
+            if request.approver_id:
+                await invalid(context, "set one of owner_id or approver_id")
+            items, token = await self._owner_page(request.owner_id, status, size, request.page_token)
+            return opportunity_pb2.ListOpportunitiesResponse(opportunities=await self._with_seats(items),
+                                                             next_page_token=token)
         if request.approver_id:
             if status and status != Status.OPPORTUNITY_STATUS_PENDING_APPROVAL:
                 await invalid(context, "approver_id lists postings waiting for approval; drop the status filter")
@@ -482,6 +484,78 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
             index = self.status_index(status) if status else None
         items, token = await self.opps.page(size, request.page_token, index)
         return opportunity_pb2.ListOpportunitiesResponse(opportunities=await self._with_seats(items), next_page_token=token)
+
+    async def _owner_page(self, owner_id: str, status: int, size: int, token: str):
+        """An owner's opportunities newest first, of ``status`` (0: any); the token is the
+        last index member of the previous page."""
+        key, found, start = self.by_owner(owner_id), [], f"({token}" if token else "-"
+        while len(found) <= size:
+            members = await self.svc.redis.zrangebylex(key, start, "+", start=0, num=max(size + 1, 50))
+            if not members:
+                break
+            opps = {o.opportunity_id: o for o in await self.opps.load_many([member_id(m) for m in members])}
+            for m in members:
+                opp = opps.get(member_id(m))
+                if opp is not None and (not status or opp.status == status):
+                    found.append((m.decode(), opp))
+            start = f"({members[-1].decode()}"
+        more = len(found) > size
+        found = found[:size]
+        return [o for _, o in found], (found[-1][0] if more else "")
+
+    async def _search_query(self, context, request) -> search.Query:
+        for i, t in enumerate(request.types):
+            if t == common_pb2.OPPORTUNITY_TYPE_UNSPECIFIED or t not in common_pb2.OpportunityType.values():
+                await invalid(context, f"types[{i}] is not an opportunity type ({TYPES})")
+        if len(request.skills) > MAX_SEARCH_SKILLS:
+            await invalid(context, f"at most {MAX_SEARCH_SKILLS} skills, got {len(request.skills)}")
+        skills = [await canonical_skill(context, text, f"skills[{i}]") for i, text in enumerate(request.skills)]
+        for field in ("department", "location", "text"):
+            await check_text(context, getattr(request, field), field, 200)
+        if request.owner_id:
+            await check_id(context, request.owner_id, "owner_id")
+        low, high = request.min_hours_per_week, request.max_hours_per_week
+        for field, value in (("min_hours_per_week", low), ("max_hours_per_week", high)):
+            if not 0 <= value <= MAX_HOURS:
+                await invalid(context, f"{field} must be between 0 and {MAX_HOURS}, got {value}")
+        if high and low > high:
+            await invalid(context, f"min_hours_per_week ({low:g}) is above max_hours_per_week ({high:g})")
+        if request.sort not in opportunity_pb2.OpportunitySort.values():
+            await invalid(context, f"unknown sort {request.sort}")
+        return search.Query(
+            types=frozenset(request.types),
+            skill_groups=search.skill_groups(skills, Taxonomy.load_default().related_view, request.include_related_skills),
+            department=request.department, location=request.location, include_remote=request.include_remote,
+            min_hours=low, max_hours=high, text=request.text, owner_id=request.owner_id,
+            sort=SORTS.get(request.sort, search.NEWEST))
+
+    async def SearchOpportunities(self, request, context):
+        q = await self._search_query(context, request)
+        size = await page_size_of(context, request.page_size)
+        index = await self.live.current()
+        caller = current_identity.get().subject
+        matches = None
+        if q.sort == search.MATCH:
+            found = index.candidates(q)
+            matches = await self.matcher.score(caller, None if found is None or len(found) > MAX_IDS else sorted(found))
+            if matches is None:
+                q.sort = search.NEWEST  # no scores to sort by: said in sorted_by
+        try:
+            page = index.search(q, size, request.page_token,
+                                {i: m.score_percent for i, m in matches.items()} if matches is not None else None)
+        except search.BadToken as exc:
+            await invalid(context, str(exc))
+        if matches is None and page.ids:
+            matches = await self.matcher.score(caller, page.ids)
+        opps = await self._with_seats(await self.opps.load_many(page.ids))
+        answer = opportunity_pb2.SearchOpportunitiesResponse(
+            next_page_token=page.next_token, total=page.total, match_available=matches is not None,
+            sorted_by={v: k for k, v in SORTS.items()}[q.sort])
+        for opp in opps:
+            result = answer.results.add(opportunity=opp)
+            if matches is not None and (m := matches.get(opp.opportunity_id)) is not None:
+                result.match_percent, result.qualified = m.score_percent, m.qualified
+        return answer
 
     # -- applications ---------------------------------------------------------------------------------------
     async def Apply(self, request, context):
@@ -556,8 +630,10 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
         if release and (app is not None or not ident.privileged):
             applicant = await self._may_release(context, app.employee_id if app is not None else employee_id)
         elif not ident.privileged:
-            if app is not None:
-                parties = {app.employee_id, app.owner_id, app.release_approver_id}
+            if app is not None:  # the release approver is a party as a manager (itm/managers.py)
+                parties = {app.employee_id, app.owner_id}
+                if managers.is_acting_manager(ident, app.release_approver_id):
+                    parties.add(app.release_approver_id)
             else:
                 opp = await self.opps.load(reader, opp_id) if opp_id else None
                 parties = {employee_id, opp.owner_id if opp is not None else ""}
@@ -689,16 +765,13 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
         """The applicant's current manager (or HR) decides; returns the applicant's profile."""
         applicant = await self.directory.employee(context, employee_id, "applicant")
         ident = current_identity.get()
-        if not ident.privileged and (not applicant.manager_id or ident.subject != applicant.manager_id):
-            who = f"their manager {applicant.manager_id}" if applicant.manager_id else "an HR admin (no manager on record)"
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                                f"{employee_id}'s time is released by {who}, not {ident.subject}")
+        if refusal := managers.may_act_as_manager(ident, applicant.manager_id, "release or refuse the time of", employee_id):
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
         return applicant
 
     async def ApproveTimeRelease(self, request, context):
         _, applicant = await self._application(self.svc.redis, context, request.application_id, release=True)
         share = self.svc.settings.gig_time_share_percent
-        limit = round(applicant.hours_available_per_week * share / 100, 2)
         figures = {}
 
         async def step(pipe, app, opp):
@@ -708,21 +781,16 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
                                                    f"{_name(common_pb2.TimeReleaseStatus, app.time_release)}, not PENDING")
             if opp.status not in (Status.OPPORTUNITY_STATUS_OPEN, Status.OPPORTUNITY_STATUS_FILLED):
                 await failed_precondition(context, f"{opp.opportunity_id} was {opp.outcome or 'closed'}")
-            counts = opp.type != common_pb2.OPPORTUNITY_TYPE_ROLE
-            ledger = {k.decode(): float(v) for k, v in (await pipe.hgetall(self.ledger_key(app.employee_id))).items()}
-            committed = sum(h for k, h in ledger.items() if k != app.application_id)
-            total = committed + (app.hours_per_week if counts else 0)
-            if counts and total > limit + 1e-9:
-                await failed_precondition(
-                    context, f"releasing {app.hours_per_week:g} h/week would put {app.employee_id} at {total:g} h/week on "
-                             f"gigs, above the limit of {limit:g} h ({share:g}% of {applicant.hours_available_per_week:g} h "
-                             f"available); already released: {committed:g} h")
-            figures.update(committed=total, limit=limit)
+            decision = release.decide(app, await self._ledger(pipe, app.employee_id),
+                                      applicant.hours_available_per_week, share)
+            if decision.refusal:
+                await failed_precondition(context, decision.refusal)
+            figures.update(committed=decision.total, limit=decision.limit)
             waiting_with = app.release_approver_id or "-"
             app.time_release = Release.TIME_RELEASE_STATUS_APPROVED
             app.release_approver_id = applicant.manager_id
             writes = [lambda p: p.zrem(self.release_index(waiting_with), app.application_id)]
-            if counts:
+            if release.counts(app.opportunity_type):
                 writes.append(lambda p: p.hset(self.ledger_key(app.employee_id), app.application_id, app.hours_per_week))
             return writes
 
@@ -731,6 +799,53 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
             lambda a: events_pb2.TimeReleaseApproved(application=a, committed_hours=figures["committed"],
                                                      limit_hours=figures["limit"]),
             watch_for=lambda app: [self.ledger_key(app.employee_id)], checked=True)
+
+    async def _ledger(self, reader, employee_id: str) -> dict[str, float]:
+        """Application -> hours per week released for the employee (approved, unfinished)."""
+        return {k.decode(): float(v) for k, v in (await reader.hgetall(self.ledger_key(employee_id))).items()}
+
+    async def _budget(self, employee: profile_pb2.Employee) -> opportunity_pb2.TimeReleaseBudget:
+        return release.budget(employee.employee_id, employee.manager_id,
+                              await self._ledger(self.svc.redis, employee.employee_id),
+                              employee.hours_available_per_week, self.svc.settings.gig_time_share_percent)
+
+    async def GetTimeReleaseBudget(self, request, context):
+        await check_id(context, request.employee_id, "employee_id")
+        ident = current_identity.get()
+        if ident.privileged or ident.subject == request.employee_id:
+            employee = await self.directory.employee(context, request.employee_id, "employee", missing=grpc.StatusCode.NOT_FOUND)
+        else:
+            employee, _ = await self.directory.lookup(request.employee_id)
+            if employee is None or (refusal := managers.may_act_as_manager(ident, employee.manager_id, "release time of",
+                                                                           request.employee_id)):
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                    f"{ident.subject} may not see {request.employee_id}'s released time: the employee, "
+                                    "their manager and HR admins may")
+        return await self._budget(employee)
+
+    async def _release_budgets(self, apps) -> list[opportunity_pb2.TimeReleaseBudget]:
+        """For the release approver's queue: each applicant's budget, when the caller releases
+        their time (the manager of record now, or HR); else who does."""
+        ident = current_identity.get()
+        gate = asyncio.Semaphore(ASSESS_CONCURRENCY)
+        found: dict[str, asyncio.Task] = {}
+
+        async def one(employee_id):
+            async with gate:
+                employee, problem = await self.directory.lookup(employee_id)
+                if employee is None:
+                    return opportunity_pb2.TimeReleaseBudget(
+                        employee_id=employee_id, unavailable_reason=problem or f"{employee_id} has no profile any more")
+                if refusal := managers.may_act_as_manager(ident, employee.manager_id, "release time of", employee_id):
+                    return opportunity_pb2.TimeReleaseBudget(employee_id=employee_id, manager_id=employee.manager_id,
+                                                             unavailable_reason=refusal)
+                return await self._budget(employee)
+
+        for app in apps:
+            if app.employee_id not in found:
+                found[app.employee_id] = asyncio.ensure_future(one(app.employee_id))
+        budgets = dict(zip(found, await asyncio.gather(*found.values())))
+        return [budgets[app.employee_id] for app in apps]
 
     async def RefuseTimeRelease(self, request, context):
         await check_text(context, request.reason, "reason", 1000)
@@ -800,9 +915,41 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
         else:
             if not ident.privileged and ident.subject != request.release_approver_id:
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, "you may list only the releases waiting for you")
+            if not ident.privileged and ident.role != managers.MANAGER_ROLE:  # the one manager rule
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                    f"{ident.subject} has the {ident.role} role, not manager: releasing time is a manager's "
+                                    "action; HR grants the manager role (docs/authorization.md)")
             index = self.release_index(request.release_approver_id)
         items, token = await self.apps.page(size, request.page_token, index)
-        return opportunity_pb2.ListApplicationsResponse(applications=items, next_page_token=token)
+        answer = opportunity_pb2.ListApplicationsResponse(applications=items, next_page_token=token)
+        if request.opportunity_id:  # the owner (or HR) judging: each applicant's score and skills
+            answer.assessments.extend(await self._assessments(opp, items))
+        elif request.release_approver_id:  # the approval queue: what is released already, and the cap
+            answer.release_budgets.extend(await self._release_budgets(items))
+        return answer
+
+    async def GetApplicantAssessment(self, request, context):
+        app, _ = await self._application(self.svc.redis, context, request.application_id)
+        opp = await self.opps.require(self.svc.redis, app.opportunity_id, context)
+        await self._owner_or_privileged(context, opp, "see its applicants' scores and skills")
+        return (await self._assessments(opp, [app]))[0]
+
+    async def _assessments(self, opp, apps) -> list[opportunity_pb2.ApplicantAssessment]:
+        """The owner's view of each application (services/opportunity/applicants.py): the
+        applicant's profile from the profile service and, unless their choices or the
+        opportunity's state say no score, their current score with credits from the matcher;
+        a few at a time, each degrading on its own."""
+        gate = asyncio.Semaphore(ASSESS_CONCURRENCY)
+
+        async def one(app):
+            async with gate:
+                employee, problem = await self.directory.lookup(app.employee_id)
+                scores = None
+                if not problem and not applicants.may_score(opp, employee):
+                    scores = await self.matcher.score(app.employee_id, [opp.opportunity_id], explain=True)
+                return applicants.assessment(app, opp, employee, scores, problem)
+
+        return list(await asyncio.gather(*(one(a) for a in apps)))
 
     # -- replay ------------------------------------------------------------------------------------------------
     async def on_employee_erased(self, event, pipe) -> None:
@@ -817,6 +964,11 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
             pipe.zrem(self.by_opportunity(app.opportunity_id), app.application_id)
         pipe.delete(self.by_employee(employee_id), self.ledger_key(employee_id))
 
+    async def on_employee_moved(self, event, pipe) -> None:
+        """A role this service filled moved the employee: the mobility KPIs count it."""
+        pipe.multi()
+        kpi.record_move(self.svc.kpi, pipe, event.envelope)
+
     async def Replay(self, request, context):
         if not current_identity.get().privileged:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "replay is for HR admins and services")
@@ -824,19 +976,26 @@ class OpportunityServicer(opportunity_pb2_grpc.OpportunityServiceServicer):
         return common_pb2.ReplayResponse(events_emitted=count)
 
     async def reindex(self) -> None:
-        """Status indexes for opportunities stored before they existed (idempotent, at start-up)."""
+        """Status and owner indexes for opportunities stored before they existed (idempotent,
+        at start-up)."""
         for opp_id in await self.opps.all_ids():
             key = self.opps.key(opp_id)
 
             async def body(pipe, opp_id=opp_id):
                 opp = await self.opps.load(pipe, opp_id)
-                if opp is None or await pipe.zscore(self.status_index(opp.status), opp_id) is not None:
+                if opp is None:
+                    return
+                owned = await pipe.zscore(self.by_owner(opp.owner_id), owner_member(opp)) is not None
+                indexed = await pipe.zscore(self.status_index(opp.status), opp_id) is not None
+                if owned and indexed:
                     return
                 pipe.multi()
-                for status in common_pb2.OpportunityStatus.values():
-                    if status and status != opp.status:
-                        pipe.zrem(self.status_index(status), opp_id)
-                pipe.zadd(self.status_index(opp.status), {opp_id: 0})
+                pipe.zadd(self.by_owner(opp.owner_id), {owner_member(opp): 0})
+                if not indexed:
+                    for status in common_pb2.OpportunityStatus.values():
+                        if status and status != opp.status:
+                            pipe.zrem(self.status_index(status), opp_id)
+                    pipe.zadd(self.status_index(opp.status), {opp_id: 0})
 
             await self.svc.commit([key], body)
 
@@ -872,12 +1031,17 @@ def replay_envelope(opp: opportunity_pb2.Opportunity):
 def build() -> DomainService:
     svc = DomainService("opportunity")
     svc.outbox.on_fact(lambda pipe, env: kpi.record(svc.kpi, pipe, env))
-    svc.kpi_export.configure(histograms=kpi.HISTOGRAMS, tallies=kpi.TALLIES, ratios=kpi.RATIOS)
+    svc.kpi_export.configure(histograms=kpi.HISTOGRAMS, tallies=kpi.TALLIES, ratios=kpi.RATIOS, zeros=kpi.ZEROS)
     servicer = OpportunityServicer(svc)
     opportunity_pb2_grpc.add_OpportunityServiceServicer_to_server(servicer, svc.grpc)
     svc.add_task(servicer.reindex)
     svc.add_task(servicer.expire_due)
     svc.add_consumer(IdempotentConsumer(svc.settings, svc.redis, "opportunity.erasure", ["profile.employee-erased"],
                                         servicer.on_employee_erased))
+    svc.add_consumer(IdempotentConsumer(svc.settings, svc.redis, "opportunity.moves", ["profile.employee-moved"],
+                                        servicer.on_employee_moved))
+    svc.add_service_check("profile", svc.settings.profile_target)  # itm.profile: owners' managers, hours
+    svc.add_service_check("matcher", svc.settings.matcher_target)  # itm.matcher: scores in search, applicants
     svc.on_shutdown.append(servicer.directory.close)
+    svc.on_shutdown.append(servicer.matcher.close)
     return svc

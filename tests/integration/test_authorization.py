@@ -1,7 +1,9 @@
-"""Who may do what: one table over every gRPC RPC and HTTP route of the five services.
+"""Who may do what: one table over every gRPC RPC and HTTP route of the six services.
 
 Columns (identities): the employee themself (E1), another employee (E2), E1's
-manager (M1, who also manages the opportunity owner), another manager (M2, who
+manager (M1, who also manages the opportunity owner), M1 calling with the employee
+role (M1e: the manager of record without the manager role, issue 16 item 4: no
+manager action and no manager view, itm/managers.py), another manager (M2, who
 manages E2), the owner of the opportunity under test (O1, an employee), an HR
 admin (HR), no token, an expired token and a token signed with the wrong key.
 
@@ -35,14 +37,20 @@ from itm.runtime.auth import bearer, mint_token
 from itm.runtime.settings import Settings
 from itm.v1 import common_pb2, learning_pb2 as L, matcher_pb2 as M, notifier_pb2 as N, opportunity_pb2 as O
 from itm.v1 import profile_pb2 as P
+from itm.v1 import reports_pb2 as R
+from itm.v1 import reports_pb2_grpc
+from itm.v1 import taxonomy_pb2 as T
+from itm.v1 import webhooks_pb2 as W
 
 Code = grpc.StatusCode
 OK, DENIED, UNAUTH = Code.OK, Code.PERMISSION_DENIED, Code.UNAUTHENTICATED
-PEOPLE = ["E1", "E2", "M1", "M2", "O1", "HR"]
+PEOPLE = ["E1", "E2", "M1", "M1e", "M2", "O1", "HR"]
 BAD_TOKENS = ["NONE", "EXPIRED", "WRONG_KEY"]
 COLUMNS = PEOPLE + BAD_TOKENS
-ROLES = {"E1": "employee", "E2": "employee", "M1": "manager", "M2": "manager", "O1": "employee", "HR": "hr_admin"}
-SERVICES = ["profile", "opportunity", "learning", "matcher", "notifier"]
+ROLES = {"E1": "employee", "E2": "employee", "M1": "manager", "M1e": "employee", "M2": "manager", "O1": "employee",
+         "HR": "hr_admin"}
+SAME_PERSON = {"M1e": "M1"}  # M1e is M1's subject with another role
+SERVICES = ["profile", "opportunity", "learning", "matcher", "notifier", "webhooks"]
 GIG = common_pb2.OPPORTUNITY_TYPE_GIG
 MANAGER, ASSESSMENT = common_pb2.EVIDENCE_SOURCE_MANAGER, common_pb2.EVIDENCE_SOURCE_ASSESSMENT
 ASPIRATIONAL = common_pb2.SKILL_STATUS_ASPIRATIONAL
@@ -99,7 +107,7 @@ async def world(infra, tmp_path_factory, request):
         await stack.start({"profile": every,
                            "opportunity": {**every, "approval_hours_threshold": APPROVAL_THRESHOLD_H,
                                            "gig_time_share_percent": 20},
-                           "learning": every, "matcher": every, "notifier": every},
+                           "learning": every, "matcher": every, "notifier": every, "webhooks": every},
                           all_topics("profile.employee-erased"))
         await limited.wait_healthy_async(90)
         w = World(stack, stack.clients, uuid.uuid4().hex[:6], limited_notifier=limited)
@@ -127,7 +135,7 @@ async def _drop_keys(redis_url: str, prefix: str) -> None:
 def _identities(w: World) -> None:
     s = w.stack.settings
     for col in PEOPLE:
-        w.id[col] = f"{col}-{w.run}"
+        w.id[col] = f"{SAME_PERSON.get(col, col)}-{w.run}"
         w.token[col] = mint_token(s, w.id[col], ROLES[col])
     w.token["NONE"] = ""
     w.token["EXPIRED"] = mint_token(s, w.id["E1"], "employee", ttl_s=-120)
@@ -324,12 +332,16 @@ def profile_rows() -> list[Row]:
             allow(E1=OK, HR=OK)),
         Row("profile.ListEmployees", lambda w, col: w.c.profile.ListEmployees(P.ListEmployeesRequest(),
                                                                               metadata=req(w, col)), allow(HR=OK)),
+        Row("profile.ListEmployees(team of M1)", lambda w, col: w.c.profile.ListEmployees(P.ListEmployeesRequest(
+            manager_id=w["M1"]), metadata=req(w, col)), allow(M1=OK, HR=OK)),
         Row("profile.ListEmployeeHistory(E1)", lambda w, col: w.c.profile.ListEmployeeHistory(
             P.ListEmployeeHistoryRequest(employee_id=w["E1"]), metadata=req(w, col)), allow(E1=OK, HR=OK)),
         Row("profile.ImportEmployees", lambda w, col: w.c.profile.ImportEmployees(P.ImportEmployeesRequest(
             csv="employee_id,name\nX1,Someone\n", dry_run=True), metadata=req(w, col)), allow(HR=OK)),
         Row("profile.Replay", lambda w, col: w.c.profile.Replay(common_pb2.ReplayRequest(), metadata=req(w, col)),
             allow(HR=OK)),
+        Row("profile.FindEmployee", lambda w, col: w.c.profile.FindEmployee(P.FindEmployeeRequest(
+            email="nobody@example.com"), metadata=req(w, col)), allow(HR=Code.NOT_FOUND)),
     ]
 
 
@@ -358,6 +370,12 @@ def opportunity_rows() -> list[Row]:
         Row("opportunity.GetOpportunity", opp_call("GetOpportunity", O.GetOpportunityRequest, "main"), ALL),
         Row("opportunity.ListOpportunities", lambda w, col: w.c.opportunity.ListOpportunities(
             O.ListOpportunitiesRequest(open_only=True), metadata=w.md[col]), ALL),
+        Row("opportunity.ListOpportunities(owner O1)", lambda w, col: w.c.opportunity.ListOpportunities(
+            O.ListOpportunitiesRequest(owner_id=w["O1"]), metadata=w.md[col]), ALL),
+        Row("opportunity.GetTimeReleaseBudget(E1)", lambda w, col: w.c.opportunity.GetTimeReleaseBudget(
+            O.GetTimeReleaseBudgetRequest(employee_id=w["E1"]), metadata=w.md[col]), allow(E1=OK, M1=OK, HR=OK)),
+        Row("opportunity.SearchOpportunities", lambda w, col: w.c.opportunity.SearchOpportunities(
+            O.SearchOpportunitiesRequest(skills=["sql"], sort=O.OPPORTUNITY_SORT_MATCH), metadata=w.md[col]), ALL),
         Row("opportunity.ChangeRequirements", opp_call("ChangeRequirements", O.ChangeRequirementsRequest, "main",
                                                        {"requirements": requirements}), allow(O1=OK, HR=OK)),
         Row("opportunity.ApproveOpportunity", opp_call("ApproveOpportunity", O.ApproveOpportunityRequest, "approve",
@@ -372,6 +390,11 @@ def opportunity_rows() -> list[Row]:
             opportunity_id=w.opp["apply"], employee_id=w["E1"]), metadata=w.md[col]), allow(E1=OK, HR=OK)),
         Row("opportunity.GetApplication(E1's)", app_call("GetApplication", O.GetApplicationRequest, default="main"),
             allow(E1=OK, M1=OK, O1=OK, HR=OK)),
+        Row("opportunity.GetApplicantAssessment(E1's)", app_call(
+            "GetApplicantAssessment", O.GetApplicantAssessmentRequest, default="main"), allow(O1=OK, HR=OK)),
+        Row("opportunity.GetApplicantAssessment(none by E2)", lambda w, col: w.c.opportunity.GetApplicantAssessment(
+            O.GetApplicantAssessmentRequest(application_id=f"{w.opp['shortlist']}:{w['E2']}"), metadata=w.md[col]),
+            allow(E2=Code.NOT_FOUND, O1=Code.NOT_FOUND, HR=Code.NOT_FOUND)),
         Row("opportunity.WithdrawApplication", app_call("WithdrawApplication", O.WithdrawApplicationRequest,
                                                         default="withdraw", HR="withdraw-hr"), allow(E1=OK, HR=OK)),
         Row("opportunity.ShortlistApplication", app_call("ShortlistApplication", O.ShortlistApplicationRequest,
@@ -464,10 +487,66 @@ def matcher_rows() -> list[Row]:
         Row("matcher.BestCandidates(O1's opportunity)", lambda w, col: w.c.matcher.BestCandidates(
             M.BestCandidatesRequest(opportunity_id=w.opp["main"]), metadata=w.md[col], timeout=10),
             allow(O1=OK, HR=OK)),
+        Row("matcher.ScoreOpportunities(E1)", lambda w, col: w.c.matcher.ScoreOpportunities(
+            M.ScoreOpportunitiesRequest(employee_id=w["E1"], opportunity_ids=[w.opp["main"]], explain=True),
+            metadata=w.md[col], timeout=10), allow(E1=OK, HR=OK)),
     ]
 
 
-ROWS = profile_rows() + opportunity_rows() + learning_rows() + notifier_rows() + matcher_rows()
+def taxonomy_rows() -> list[Row]:
+    return [
+        Row("taxonomy.SearchSkills", lambda w, col: w.c.taxonomy.SearchSkills(T.SearchSkillsRequest(
+            query="sql"), metadata=w.md[col]), ALL),
+        Row("taxonomy.ListSkills, GetSkill, ListSkillCategories", lambda w, col: asyncio.gather(
+            w.c.taxonomy.ListSkills(T.ListSkillsRequest(), metadata=w.md[col]),
+            w.c.taxonomy.GetSkill(T.GetSkillRequest(skill="sql"), metadata=w.md[col]),
+            w.c.taxonomy.ListSkillCategories(T.ListSkillCategoriesRequest(), metadata=w.md[col])), ALL),
+    ]
+
+
+def report_rows() -> list[Row]:
+    """ReportService, served by every process: HR admins only (the console's HR pages)."""
+
+    def reports(w, name):
+        return reports_pb2_grpc.ReportServiceStub(w.c.channels[name])
+
+    return [
+        Row("reports.GetKpiPeriod (every service)", lambda w, col: asyncio.gather(*(
+            reports(w, name).GetKpiPeriod(R.GetKpiPeriodRequest(since="2026-01-01", until="2026-01-31"),
+                                          metadata=w.md[col]) for name in sorted(w.c.channels))), allow(HR=OK)),
+        Row("reports.ListAuditRecords", lambda w, col: reports(w, "profile").ListAuditRecords(
+            R.ListAuditRecordsRequest(page_size=5), metadata=w.md[col]), allow(HR=OK)),
+    ]
+
+
+def webhook_rows() -> list[Row]:
+    """WebhookService: HR admins only, not even services (where events leave the company)."""
+    unknown = "wh-000000000000"
+    return [
+        Row("webhooks.CreateSubscription", lambda w, col: w.c.webhooks.CreateSubscription(W.CreateSubscriptionRequest(
+            topics=["learning.course-published"], url="http://127.0.0.1:9/authz"), metadata=w.md[col]),
+            allow(HR=OK)),
+        Row("webhooks.ListSubscriptions", lambda w, col: w.c.webhooks.ListSubscriptions(
+            W.ListSubscriptionsRequest(), metadata=w.md[col]), allow(HR=OK)),
+        Row("webhooks.Get/Pause/Resume/DeleteSubscription, ListDeadLetters, ReplayDeadLetters, RotateSecret (unknown id)",
+            lambda w, col: asyncio.gather(
+                w.c.webhooks.GetSubscription(W.GetSubscriptionRequest(subscription_id=unknown), metadata=w.md[col]),
+                w.c.webhooks.PauseSubscription(W.PauseSubscriptionRequest(subscription_id=unknown),
+                                               metadata=w.md[col]),
+                w.c.webhooks.ResumeSubscription(W.ResumeSubscriptionRequest(subscription_id=unknown),
+                                                metadata=w.md[col]),
+                w.c.webhooks.DeleteSubscription(W.DeleteSubscriptionRequest(subscription_id=unknown),
+                                                metadata=w.md[col]),
+                w.c.webhooks.ListDeadLetters(W.ListDeadLettersRequest(subscription_id=unknown), metadata=w.md[col]),
+                w.c.webhooks.ReplayDeadLetters(W.ReplayDeadLettersRequest(subscription_id=unknown),
+                                               metadata=w.md[col]),
+                w.c.webhooks.RotateSecret(W.RotateSecretRequest(subscription_id=unknown), metadata=w.md[col])),
+            allow(HR=Code.NOT_FOUND)),
+    ]
+
+
+ROWS = (profile_rows() + taxonomy_rows() + opportunity_rows() + learning_rows() + notifier_rows() + matcher_rows()
+        + report_rows() + webhook_rows())
 
 
 def order(expect: dict[str, object]) -> list[str]:
@@ -525,11 +604,12 @@ async def test_answers_show_each_caller_only_what_they_may_see(world):
                                                                     source=MANAGER), metadata=w.md["M1"])):
         assert not view.career_aspirations and all(r.skill.status != ASPIRATIONAL for r in view.skills), view
         assert {"sql", "python"} <= {r.skill.skill_id for r in view.skills}
-    endorsed = await w.c.profile.EndorseSkill(P.EndorseSkillRequest(employee_id=e1, skill="python"),
-                                              metadata=w.md["M2"])
-    assert endorsed.employee_id == e1 and endorsed.version > 0
-    assert [r.skill.skill_id for r in endorsed.skills] == ["python"]
-    assert not endorsed.name and not endorsed.career_aspirations and not endorsed.manager_id
+    for col in ("M2", "M1e"):  # a peer, and the manager of record without the manager role: the peer view
+        endorsed = await w.c.profile.EndorseSkill(P.EndorseSkillRequest(employee_id=e1, skill="python"),
+                                                  metadata=w.md[col])
+        assert endorsed.employee_id == e1 and endorsed.version > 0
+        assert [r.skill.skill_id for r in endorsed.skills] == ["python"], col
+        assert not endorsed.name and not endorsed.career_aspirations and not endorsed.manager_id, col
     hr_view = await w.c.profile.EndorseSkill(P.EndorseSkillRequest(employee_id=e1, skill="python",
                                                                    endorser_id=w["O1"]), metadata=w.md["HR"])
     assert hr_view.name == E1_NAME  # HR admins see the whole profile
@@ -541,7 +621,7 @@ async def test_answers_show_each_caller_only_what_they_may_see(world):
     assert w["E2"] not in listed, "E2 opted out of matching and must not be offered to owners"
 
 
-async def test_service_identity_is_privileged_except_for_consent_erasure_and_the_hris_import(world):
+async def test_service_identity_is_privileged_except_for_consent_erasure_the_hris_import_and_webhooks(world):
     w, svc = world, world.md["SVC"]
     for call in (w.c.profile.Replay(common_pb2.ReplayRequest(), metadata=svc),
                  w.c.opportunity.Replay(common_pb2.ReplayRequest(), metadata=svc),
@@ -552,7 +632,8 @@ async def test_service_identity_is_privileged_except_for_consent_erasure_and_the
     for call in (w.c.profile.SetVisibility(P.SetVisibilityRequest(employee_id=w["E1"]), metadata=svc),
                  w.c.profile.EraseEmployee(P.EraseEmployeeRequest(employee_id=w["E1"]), metadata=svc),
                  w.c.profile.ImportEmployees(P.ImportEmployeesRequest(csv="employee_id,name\nX,Y\n", dry_run=True),
-                                             metadata=svc)):
+                                             metadata=svc),
+                 w.c.webhooks.ListSubscriptions(W.ListSubscriptionsRequest(), metadata=svc)):
         assert (await outcome(call))[0] == DENIED
 
 

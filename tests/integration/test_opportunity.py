@@ -108,6 +108,50 @@ async def test_a_long_posting_waits_for_the_owners_manager(stack):
     await expect_error(post(stack, uid("Ghost"), hours=20), Code.FAILED_PRECONDITION, "has no profile")
 
 
+async def test_one_rule_for_manager_actions_the_manager_of_record_now_with_the_role(stack):
+    """Issue 16 item 4 (itm/managers.py): approving a posting, releasing time and verifying a
+    skill all need the employee's manager of record when the call arrives AND the manager role;
+    the manager of record without the role is refused, saying so, and so is the former manager."""
+    from google.protobuf.field_mask_pb2 import FieldMask
+
+    old, new = await person(stack, uid("M")), await person(stack, uid("M"))
+    owner, emp = await person(stack, uid("O"), manager=old), await person(stack, uid("E"), manager=old)
+    big = await post(stack, owner, hours=THRESHOLD_H + 2, title="Needs approval")
+    gig = await post(stack, await person(stack, uid("O")), hours=2, title="Small gig")
+    app = await apply(stack, emp, gig.opportunity_id)
+    lead = stack.as_(gig.owner_id)
+    await lead.opportunity.AcceptApplication(O.AcceptApplicationRequest(application_id=app.application_id),
+                                             metadata=lead.metadata)
+    hr = stack.clients
+    for who in (owner, emp):  # HR moves both to the new manager after the posting and the acceptance
+        await hr.profile.UpdateEmployee(P.UpdateEmployeeRequest(employee_id=who, manager_id=new,
+                                                                update_mask=FieldMask(paths=["manager_id"])),
+                                        metadata=hr.metadata)
+    former, no_role, acting = stack.as_(old, "manager"), stack.as_(new, "employee"), stack.as_(new, "manager")
+    actions = [
+        lambda c: c.opportunity.ApproveOpportunity(O.ApproveOpportunityRequest(opportunity_id=big.opportunity_id),
+                                                   metadata=c.metadata),
+        lambda c: c.opportunity.ApproveTimeRelease(O.ApproveTimeReleaseRequest(application_id=app.application_id),
+                                                   metadata=c.metadata),
+        lambda c: c.profile.VerifySkill(P.VerifySkillRequest(employee_id=emp, skill="sql", level=2,
+                                                             source=common_pb2.EVIDENCE_SOURCE_MANAGER),
+                                        metadata=c.metadata),
+    ]
+    for act in actions:
+        await expect_error(act(former), Code.PERMISSION_DENIED, "manager", f"not {old}")
+        await expect_error(act(no_role), Code.PERMISSION_DENIED, "manager on record but has the employee role")
+    await expect_error(no_role.profile.GetEmployee(P.GetEmployeeRequest(employee_id=emp), metadata=no_role.metadata),
+                       Code.PERMISSION_DENIED, "has the employee role")
+    await expect_error(no_role.opportunity.ListApplications(O.ListApplicationsRequest(release_approver_id=old),
+                                                            metadata=no_role.metadata), Code.PERMISSION_DENIED)
+    approved = await actions[0](acting)
+    assert (approved.status, approved.decided_by) == (St.OPPORTUNITY_STATUS_OPEN, new)
+    released = await actions[1](acting)
+    assert (released.time_release, released.release_approver_id) == (TR.TIME_RELEASE_STATUS_APPROVED, new)
+    verified = await actions[2](acting)
+    assert [(r.skill.skill_id, r.skill.status) for r in verified.skills] == [("sql", common_pb2.SKILL_STATUS_VERIFIED)]
+
+
 async def test_the_application_workflow_closes_the_loop_into_gig_validated_skills(stack):
     owner = await person(stack, uid("O"))
     boss = uid("M")
