@@ -148,20 +148,26 @@ class Taxonomy:
     :meth:`merge` returns a new taxonomy and never changes this one.
     """
 
-    __slots__ = ("_skills", "_by_key", "_related", "_suggest_keys")
+    __slots__ = ("_skills", "_by_key", "_related", "_suggest_keys", "_search", "_version", "_redirects", "_changes")
 
-    def __init__(self, skills: Iterable[Skill]) -> None:
+    def __init__(self, skills: Iterable[Skill], redirects: Mapping[str, str] | None = None) -> None:
         # Internal: use from_records(), which validates. Skills here must be
-        # consistent (unique ids and keys, symmetric relations).
+        # consistent (unique ids and keys, symmetric relations, redirects to known ids).
         self._skills: dict[str, Skill] = {s.id: s for s in sorted(skills, key=lambda s: s.id)}
+        self._redirects: dict[str, str] = dict(sorted((redirects or {}).items()))
+        self._changes: list[dict[str, Any]] = []  # the edits that led here (see changed_since)
         self._by_key: dict[str, str] = {}
         for s in self._skills.values():
             for text in (s.id, s.name, *s.aliases):
                 self._by_key.setdefault(match_key(text), s.id)
+        for old, new in self._redirects.items():  # an old id still names the skill it became
+            self._by_key.setdefault(match_key(old), new)
         self._related: dict[str, Mapping[str, float]] = {
             s.id: s.related for s in self._skills.values() if s.related
         }
         self._suggest_keys: list[str] = list(self._by_key)
+        self._search = None
+        self._version: str | None = None
 
     # ----------------------------------------------------------- building
     @classmethod
@@ -171,7 +177,35 @@ class Taxonomy:
         return _load_default()
 
     @classmethod
-    def from_records(cls, records: Iterable[Mapping[str, Any]]) -> "Taxonomy":
+    def configured(cls) -> "Taxonomy":
+        """The taxonomy this deployment runs on: the file ``ITM_TAXONOMY_PATH`` names
+        (see :meth:`load_path`), else the shipped default. Loaded once per process."""
+        return _load_path(os.environ.get("ITM_TAXONOMY_PATH", "").strip())
+
+    @classmethod
+    def load_path(cls, path: str | os.PathLike[str]) -> "Taxonomy":
+        """A taxonomy file: JSON, a list of records or ``{"skills": [...], "redirects": {old id: id}}``
+        (what :meth:`to_file` writes)."""
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if isinstance(data, Mapping):
+            taxonomy = cls.from_records(data["skills"], data.get("redirects") or {})
+            taxonomy._changes = [dict(c) for c in data.get("changes") or []]
+            return taxonomy
+        return cls.from_records(data)
+
+    def to_file(self, path: str | os.PathLike[str]) -> None:
+        """Write this taxonomy as a file :meth:`load_path` reads (ITM_TAXONOMY_PATH)."""
+        tmp = f"{os.fspath(path)}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump({"format": "itm-taxonomy", "version": self.version, "skills": self.to_records(),
+                       "redirects": self._redirects, "changes": self._changes}, fh, ensure_ascii=False, indent=1,
+                      sort_keys=True)
+        os.replace(tmp, path)
+
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping[str, Any]],
+                     redirects: Mapping[str, str] | None = None) -> "Taxonomy":
         """Build and validate a taxonomy from records.
 
         Raises ValueError for: an id that is not lowercase kebab case, a
@@ -251,7 +285,7 @@ class Taxonomy:
                     uri=p["uri"],
                 )
             )
-        return cls(skills)
+        return cls(skills, _checked_redirects(redirects or {}, ids))
 
     def merge(self, records: Iterable[Mapping[str, Any]]) -> "Taxonomy":
         """A new taxonomy with ``records`` folded in (e.g. from
@@ -320,7 +354,7 @@ class Taxonomy:
                 if other != sid and other in table and 0.0 < strength <= 1.0:
                     current = table[sid]["related"].get(other, 0.0)
                     table[sid]["related"][other] = max(current, strength)
-        return type(self).from_records(table.values())
+        return type(self).from_records(table.values(), self._redirects)
 
     def to_records(self) -> list[SkillRecord]:
         """All skills as records (relations listed in both directions)."""
@@ -360,6 +394,94 @@ class Taxonomy:
                     break
         return out
 
+    def resolve(self, skill_id: str) -> str:
+        """The current id of a skill id, following renames and merges (``excel`` ->
+        ``microsoft-excel``); unknown ids are returned as they are."""
+        return self._redirects.get(skill_id, skill_id)
+
+    @property
+    def redirects(self) -> Mapping[str, str]:
+        """Old id -> the id it became (renamed or merged), read-only."""
+        return MappingProxyType(self._redirects)
+
+    # -------------------------------------------------- living taxonomy
+    def changed_since(self, version: str) -> set[str] | None:
+        """The skill ids whose scoring may differ between taxonomy ``version`` and this
+        one (added, renamed, merged, their relations), from the edits recorded in the
+        file; None when ``version`` is not an ancestor this file knows (e.g. a new ESCO
+        import): then anything may have changed."""
+        if version == self.version:
+            return set()
+        for i, change in enumerate(self._changes):
+            if change["from"] == version:
+                return set().union(*(set(c["skills"]) for c in self._changes[i:]))
+        return None
+
+    def _edited(self, new: "Taxonomy", skills: Iterable[str]) -> "Taxonomy":
+        if new.version != self.version:
+            new._changes = [*self._changes, {"from": self.version, "to": new.version, "skills": sorted(set(skills))}]
+        else:
+            new._changes = list(self._changes)
+        return new
+
+    def with_skill(self, record: Mapping[str, Any]) -> "Taxonomy":
+        """A new taxonomy with one more skill (a record as in the module docstring)."""
+        if record.get("id") in self._skills or record.get("id") in self._redirects:
+            raise ValueError(f"skill id {record.get('id')!r} is taken")
+        new = type(self).from_records([*self.to_records(), dict(record)], self._redirects)
+        return self._edited(new, [str(record["id"]), *new.related(str(record["id"]))])
+
+    def renamed(self, skill_id: str, name: str | None = None, new_id: str | None = None) -> "Taxonomy":
+        """A new taxonomy where ``skill_id`` has a new display name and/or id; the old
+        name becomes an alias and the old id keeps resolving (a redirect)."""
+        skill = self.get(skill_id)
+        target = new_id or skill_id
+        if target != skill_id and (target in self._skills or target in self._redirects):
+            raise ValueError(f"skill id {target!r} is taken")
+        records = []
+        for rec in self.to_records():
+            rec["related"] = {(target if k == skill_id else k): v for k, v in rec["related"].items()}
+            if rec["id"] == skill_id:
+                rec["id"] = target
+                if name and name != skill.name:
+                    rec["aliases"] = [skill.name, *rec["aliases"]]
+                    rec["name"] = name
+            records.append(rec)
+        redirects = {old: (target if new == skill_id else new) for old, new in self._redirects.items()}
+        if target != skill_id:
+            redirects[skill_id] = target
+        return self._edited(type(self).from_records(records, redirects), [skill_id, target, *skill.related])
+
+    def merged(self, old_id: str, into_id: str) -> "Taxonomy":
+        """A new taxonomy where ``old_id`` is folded into ``into_id``: its name and aliases
+        become aliases of ``into_id``, relations are combined (the larger strength), and
+        ``old_id`` (and whatever redirected to it) resolves to ``into_id``."""
+        old, into = self.get(old_id), self.get(into_id)
+        if old_id == into_id:
+            raise ValueError("a skill cannot be merged into itself")
+        records = []
+        for rec in self.to_records():
+            if rec["id"] == old_id:
+                continue
+            related = {}
+            for k, v in rec["related"].items():
+                k = into_id if k == old_id else k
+                if k != rec["id"]:
+                    related[k] = max(v, related.get(k, 0.0))
+            rec["related"] = related
+            if rec["id"] == into_id:
+                rec["aliases"] = [*rec["aliases"], old.name, *old.aliases]
+                for k, v in old.related.items():
+                    if k not in (into_id, old_id):
+                        rec["related"][k] = max(v, rec["related"].get(k, 0.0))
+                if not rec["description"]:
+                    rec["description"] = old.description
+            records.append(rec)
+        redirects = {o: (into_id if n == old_id else n) for o, n in self._redirects.items()}
+        redirects[old_id] = into_id
+        return self._edited(type(self).from_records(records, redirects),
+                            [old_id, into_id, *old.related, *into.related])
+
     def get(self, skill_id: str) -> Skill:
         """The skill with canonical id ``skill_id``; UnknownSkill otherwise."""
         try:
@@ -390,6 +512,35 @@ class Taxonomy:
     def categories(self) -> list[str]:
         return sorted({s.category for s in self._skills.values()})
 
+    @property
+    def version(self) -> str:
+        """A fingerprint of the content (16 hex digits): equal taxonomies have equal
+        versions, and any added, renamed, merged or re-related skill changes it."""
+        if self._version is None:
+            import hashlib
+
+            content: Any = self.to_records()
+            if self._redirects:
+                content = {"skills": content, "redirects": self._redirects}
+            text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+            self._version = hashlib.sha1(text.encode()).hexdigest()[:16]
+        return self._version
+
+    def search_index(self):
+        """The autocomplete index of this taxonomy (:class:`itm.taxonomy_search.SkillSearch`),
+        built on first use and shared (taxonomies are immutable). Call it at start-up to
+        pay the build there rather than on the first search."""
+        if self._search is None:
+            from itm.taxonomy_search import SkillSearch
+
+            self._search = SkillSearch(self)
+        return self._search
+
+    def search(self, text: str, limit: int = 10, category: str = ""):
+        """Skills for what a person typed, best first: prefix, alias and typo-tolerant
+        (see :mod:`itm.taxonomy_search`)."""
+        return self.search_index().search(text, limit, category)
+
     def skills(self) -> list[Skill]:
         """All skills, sorted by id."""
         return list(self._skills.values())
@@ -411,6 +562,28 @@ class Taxonomy:
         return f"<Taxonomy {len(self)} skills>"
 
 
+def _checked_redirects(redirects: Mapping[str, str], ids: set[str]) -> dict[str, str]:
+    """Redirects with chains followed to a current id; an old id that is a current one,
+    or a redirect to nothing, is an error."""
+    out: dict[str, str] = {}
+    for old in redirects:
+        if old in ids:
+            raise ValueError(f"redirect from {old!r}: it is a current skill id")
+        seen, target = {old}, redirects[old]
+        while target in redirects and target not in seen:
+            seen.add(target)
+            target = redirects[target]
+        if target not in ids:
+            raise ValueError(f"redirect {old!r} -> {redirects[old]!r} leads to no skill")
+        out[str(old)] = target
+    return out
+
+
+@lru_cache(maxsize=4)
+def _load_path(path: str) -> Taxonomy:
+    return Taxonomy.load_path(path) if path else _load_default()
+
+
 @lru_cache(maxsize=1)
 def _load_default() -> Taxonomy:
     text = resources.files("itm.data").joinpath("skills.json").read_text(encoding="utf-8")
@@ -428,6 +601,7 @@ def import_esco_csv(
     *,
     released_only: bool = True,
     include_hidden_labels: bool = False,
+    on_bytes=None,
 ) -> list[SkillRecord]:
     """Read ESCO's ``skills_en.csv`` (columns conceptType, conceptUri,
     skillType, reuseLevel, preferredLabel, altLabels, hiddenLabels, status,
@@ -444,11 +618,13 @@ def import_esco_csv(
 
     Rows whose ``status`` column is present and not ``released`` are skipped
     when ``released_only``. Only conceptUri and preferredLabel are required.
+    ``on_bytes(n)`` is called with the size of every line read (progress).
+    Relations come from another file: :func:`itm.esco.import_esco`.
     """
     records: list[SkillRecord] = []
     used: set[str] = set()
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
+        reader = csv.DictReader(_counted(fh, on_bytes) if on_bytes else fh)
         missing = [c for c in _ESCO_REQUIRED if c not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"{os.fspath(path)}: not an ESCO skills CSV (missing {missing})")
@@ -492,3 +668,9 @@ def import_esco_csv(
                 }
             )
     return records
+
+
+def _counted(fh, on_bytes):
+    for line in fh:
+        on_bytes(len(line.encode("utf-8")))
+        yield line

@@ -3,8 +3,9 @@
 Keys (under the deployment prefix): ``course:<id>`` (``itm.v1.Course`` with its
 version), ``course:index``, ``course:by-skill:<skill>`` (zset course -> level
 taught), ``course:version:<id>``, ``enrollment:<employee>:<course>``,
-``enrollment:by-employee:<employee>``. Every change and its event commit in one
-transaction with the outbox.
+``enrollment:by-employee:<employee>``, ``xapi:statement:<id>`` and
+``xapi:by-employee:<employee>`` (xAPI statements already applied, services/learning/xapi.py).
+Every change and its event commit in one transaction with the outbox.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from itm.runtime.domain import (
 )
 from itm.runtime.envelope import new_envelope
 from itm.v1 import common_pb2, events_pb2, learning_pb2, learning_pb2_grpc
+from services.learning import xapi
 
 SOURCE = "learning"
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -230,30 +232,71 @@ class LearningServicer(learning_pb2_grpc.LearningServiceServicer):
 
         async def body(pipe):
             course = await self.courses.require(pipe, request.course_id, context)
-            enrollment = await self.enrollments.load(pipe, eid) or learning_pb2.Enrollment(
-                enrollment_id=eid, employee_id=request.employee_id, course_id=course.course_id, version=0)
-            if enrollment.status == "completed":
-                return enrollment  # idempotent: one completion, one credential, one event
-            if not enrollment.HasField("enrolled_at"):
-                enrollment.enrolled_at.CopyFrom(now_ts())
-            enrollment.status = "completed"
-            enrollment.credential_id = f"cred-{uuid.uuid4().hex[:12]}"
-            enrollment.completed_at.CopyFrom(now_ts())
-            enrollment.credential.CopyFrom(learning_pb2.Credential(
-                credential_id=enrollment.credential_id, employee_id=request.employee_id, course_id=course.course_id,
-                course_title=course.title, provider=course.provider, skills=list(course.teaches),
-                issued_at=enrollment.completed_at))
-            enrollment.version += 1
-            pipe.multi()
-            self.enrollments.store(pipe, enrollment)
-            pipe.zadd(self._by_employee(request.employee_id), {eid: 0})
-            self.svc.outbox.add(pipe, new_envelope(
-                "learning.course-completed", SOURCE, request.employee_id, enrollment.version,
-                events_pb2.CourseCompleted(employee_id=request.employee_id, course_id=course.course_id,
-                                           skills=list(course.teaches), credential_id=enrollment.credential_id)))
-            return enrollment
+            return self._complete(pipe, request.employee_id, course, await self.enrollments.load(pipe, eid))
 
         return await self.svc.commit([self.enrollments.key(eid), self.courses.key(request.course_id)], body)
+
+    def _complete(self, pipe, employee_id: str, course: common_pb2.Course,
+                  enrollment: learning_pb2.Enrollment | None) -> learning_pb2.Enrollment:
+        """Complete the enrollment (MULTI started here and the completion queued), unless it is completed already:
+        one completion, one credential, one learning.course-completed per employee and course."""
+        eid = self._enrollment_id(employee_id, course.course_id)
+        enrollment = enrollment or learning_pb2.Enrollment(
+            enrollment_id=eid, employee_id=employee_id, course_id=course.course_id, version=0)
+        if enrollment.status == "completed":
+            return enrollment
+        if not enrollment.HasField("enrolled_at"):
+            enrollment.enrolled_at.CopyFrom(now_ts())
+        enrollment.status = "completed"
+        enrollment.credential_id = f"cred-{uuid.uuid4().hex[:12]}"
+        enrollment.completed_at.CopyFrom(now_ts())
+        enrollment.credential.CopyFrom(learning_pb2.Credential(
+            credential_id=enrollment.credential_id, employee_id=employee_id, course_id=course.course_id,
+            course_title=course.title, provider=course.provider, skills=list(course.teaches),
+            issued_at=enrollment.completed_at))
+        enrollment.version += 1
+        pipe.multi()
+        self.enrollments.store(pipe, enrollment)
+        pipe.zadd(self._by_employee(employee_id), {eid: 0})
+        self.svc.outbox.add(pipe, new_envelope(
+            "learning.course-completed", SOURCE, employee_id, enrollment.version,
+            events_pb2.CourseCompleted(employee_id=employee_id, course_id=course.course_id,
+                                       skills=list(course.teaches), credential_id=enrollment.credential_id)))
+        return enrollment
+
+    # -- xAPI statements (services/learning/xapi.py) -----------------------------------------------
+    def _statement_key(self, statement_id: str) -> str:
+        return self.svc.settings.key(f"xapi:statement:{statement_id}")
+
+    def _statements_of(self, employee_id: str) -> str:
+        return self.svc.settings.key(f"xapi:by-employee:{employee_id}")
+
+    async def course_exists(self, course_id: str) -> bool:
+        return bool(await self.svc.redis.exists(self.courses.key(course_id)))
+
+    async def complete_from_statement(self, statement, employee_id: str) -> None:
+        """A completion statement: CompleteCourse's effect, once per statement id (409 for other content)."""
+        from services.learning.xapi import Refused
+
+        key, eid = self._statement_key(statement.statement_id), self._enrollment_id(employee_id, statement.course_id)
+        fp = statement.fingerprint()
+
+        async def body(pipe):
+            stored = await pipe.get(key)
+            if stored is not None:
+                if stored.decode().partition("|")[0] != fp:
+                    raise Refused(409, f"statement {statement.statement_id} was already sent with other content")
+                return
+            course = await self.courses.load(pipe, statement.course_id)
+            if course is None:
+                raise Refused(400, f"object.id names course {statement.course_id!r}, which is not in the catalog")
+            self._complete(pipe, employee_id, course, await self.enrollments.load(pipe, eid))
+            if not pipe.explicit_transaction:
+                pipe.multi()
+            pipe.set(key, f"{fp}|{employee_id}|{statement.course_id}")
+            pipe.sadd(self._statements_of(employee_id), statement.statement_id)
+
+        await self.svc.commit([key, self.enrollments.key(eid), self.courses.key(statement.course_id)], body)
 
     async def GetEnrollment(self, request, context):
         if not request.employee_id or not request.course_id:
@@ -279,8 +322,10 @@ class LearningServicer(learning_pb2_grpc.LearningServiceServicer):
         employee_id = event.payload.employee_id
         await pipe.watch(self._by_employee(employee_id))
         ids = [i.decode() for i in await pipe.zrange(self._by_employee(employee_id), 0, -1)]
+        statements = [i.decode() for i in await pipe.smembers(self._statements_of(employee_id))]
         await self.enrollments.erase(pipe, *ids)  # starts the MULTI
-        pipe.delete(self._by_employee(employee_id))
+        pipe.delete(self._by_employee(employee_id), self._statements_of(employee_id),
+                    *[self._statement_key(i) for i in statements])
 
     async def Replay(self, request, context):
         if not current_identity.get().privileged:
@@ -298,6 +343,10 @@ def build() -> DomainService:
     svc = DomainService("learning")
     servicer = LearningServicer(svc)
     learning_pb2_grpc.add_LearningServiceServicer_to_server(servicer, svc.grpc)
+    statements = xapi.StatementsEndpoint(servicer)
+    statements.routes(svc.http)
+    svc.on_shutdown.append(statements.close)
+    svc.add_service_check("profile", svc.settings.profile_target)  # itm.profile: xAPI actors (FindEmployee)
     svc.add_consumer(IdempotentConsumer(svc.settings, svc.redis, "learning.erasure", ["profile.employee-erased"],
                                         servicer.on_employee_erased))
     return svc

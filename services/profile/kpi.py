@@ -6,6 +6,9 @@ from itm.runtime.envelope import decode_payload
 from itm.runtime.kpi import KpiBook
 from itm.v1 import common_pb2, envelope_pb2
 
+# exported at 0 from the start: the ways a skill is validated
+ZEROS = {"skills_validated": [{"source": s} for s in ("course", "gig", "manager", "assessment")]}
+
 
 def record(book: KpiBook, pipe, env: envelope_pb2.EventEnvelope) -> None:
     if env.event_type != "profile.skill-verified":

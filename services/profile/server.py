@@ -7,22 +7,18 @@ snapshot (``profile``), which is what the matcher applies.
 
 Keys (under the deployment prefix): ``employee:<id>``, ``employee:index``,
 ``employee:<id>:history`` (zset: version -> HistoryEntry), ``employee:request:<id>``
-and ``import:request:<id>`` (idempotency).
+(idempotency) and ``import:<id>:*`` (an HRIS import's progress, services/profile/importer.py).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-
 import grpc
 
+from itm import managers
 from itm.runtime.auth import current_identity, require_self_or_privileged
 from itm.runtime.consumer import IdempotentConsumer, PermanentError
 from itm.runtime.domain import (
-    REQUEST_TTL_S,
     DomainService,
-    EntityStore,
     canonical_skill,
     check_id,
     check_level,
@@ -39,7 +35,10 @@ from itm.runtime.domain import (
 )
 from itm.runtime.envelope import Event, new_envelope
 from itm.v1 import common_pb2, events_pb2, profile_pb2, profile_pb2_grpc
-from services.profile import kpi
+from services.profile import identities, kpi, moves, taxonomy, team
+from services.profile.importer import Importer
+from services.profile.scim import ScimUsers
+from services.profile.team import EmployeeStore
 
 SOURCE = "profile"
 Status = common_pb2.SkillStatus
@@ -48,9 +47,9 @@ Outcome = profile_pb2.ImportOutcome
 MAX_TEXT = 200
 MAX_ASPIRATIONS = 20
 MAX_HOURS = 80
-MAX_IMPORT_ROWS = 10_000
-PERSON_FIELDS = ("name", "department", "manager_id", "location", "hours_available_per_week", "career_aspirations")
-HR_OWNED = ("department", "manager_id")
+PERSON_FIELDS = ("name", "department", "manager_id", "location", "hours_available_per_week", "career_aspirations",
+                 "title")
+HR_OWNED = ("department", "manager_id", "title")
 STATUS_NAMES = {Status.SKILL_STATUS_CLAIMED: "claimed", Status.SKILL_STATUS_ASPIRATIONAL: "aspirational",
                 Status.SKILL_STATUS_INFERRED: "inferred", Status.SKILL_STATUS_VERIFIED: "verified"}
 
@@ -62,7 +61,7 @@ def match_profile(emp: profile_pb2.Employee) -> common_pb2.EmployeeMatchProfile:
         employee_id=emp.employee_id,
         skills=[rec.skill for rec in emp.skills],
         threshold_percent=prefs.threshold_percent,
-        opted_out=prefs.opted_out,
+        opted_out=prefs.opted_out or emp.deactivated,  # deactivated (SCIM): no matching either
         opportunity_types=list(prefs.opportunity_types),
         mentoring_opt_in=prefs.mentoring_opt_in,
         department=emp.department,
@@ -103,7 +102,7 @@ def caller_view(emp: profile_pb2.Employee, skill_id: str = "") -> profile_pb2.Em
     ident = current_identity.get()
     if ident.privileged or ident.subject == emp.employee_id:
         return emp
-    if emp.manager_id and ident.subject == emp.manager_id:
+    if managers.is_acting_manager(ident, emp.manager_id):
         return manager_view(emp)
     view = profile_pb2.Employee(employee_id=emp.employee_id, version=emp.version)
     if skill_id and (rec := _skill_record(emp, skill_id)) is not None:
@@ -131,14 +130,13 @@ def apply_verified(emp: profile_pb2.Employee, skill_id: str, level: int, source,
 class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
     def __init__(self, svc: DomainService):
         self.svc = svc
-        self.employees = EntityStore(svc, "employee", profile_pb2.Employee, "employee_id")
+        self.employees = EmployeeStore(svc, "employee", profile_pb2.Employee, "employee_id")
+        self.importer = Importer(self)
+        self.scim = ScimUsers(self)
 
     # -- storage ---------------------------------------------------------------------
     def history_key(self, employee_id: str) -> str:
         return self.svc.settings.key(f"employee:{employee_id}:history")
-
-    def import_key(self, request_id: str) -> str:
-        return self.svc.settings.key(f"import:request:{request_id}")
 
     def _write(self, pipe, emp: profile_pb2.Employee, event_type: str, payload, summary: str,
                actor: str | None = None, correlation_id: str | None = None, causation_id: str = "") -> None:
@@ -169,9 +167,11 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         key = self.employees.key(employee_id)
 
         async def body(pipe):
-            emp = await self.employees.require(pipe, employee_id, context)
-            if authorize is not None:
+            emp = await self.employees.load(pipe, employee_id)
+            if authorize is not None:  # before anything is told about the employee, their existence included
                 await authorize(emp)
+            if emp is None:
+                emp = await self.employees.require(pipe, employee_id, context)  # NOT_FOUND (or invalid id)
             await check_version(context, "employee", emp.employee_id, emp.version, expected_version)
             if await mutate(emp) is False:
                 return emp
@@ -188,7 +188,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
             hours = request.hours_available_per_week
             if not 0 <= hours <= MAX_HOURS:
                 await invalid(context, f"hours_available_per_week must be between 0 and {MAX_HOURS}, got {hours}")
-        for field in ("name", "department", "location"):
+        for field in ("name", "department", "location", "title"):
             if field in fields:
                 await check_text(context, getattr(request, field), field, MAX_TEXT)
         if "manager_id" in fields and request.manager_id:
@@ -215,9 +215,9 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         ident = current_identity.get()
         if not ident.privileged and ident.subject != request.employee_id:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "only HR admins create other employees' profiles")
-        if not ident.privileged and (request.manager_id or request.department):
+        if not ident.privileged and (request.manager_id or request.department or request.title):
             await context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                                "department and manager_id come from HR: leave them empty or ask an HR admin")
+                                "department, manager_id and title come from HR: leave them empty or ask an HR admin")
         key = self.employees.key(request.employee_id)
         fp = fingerprint(request, ident.subject)
         watch = [key] + ([self.employees.request_key(request.request_id)] if request.request_id else [])
@@ -232,6 +232,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
                 employee_id=request.employee_id,
                 name=request.name,
                 department=request.department,
+                title=request.title,
                 manager_id=request.manager_id,
                 location=request.location,
                 hours_available_per_week=request.hours_available_per_week,
@@ -251,13 +252,17 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         if not request.employee_id:
             await invalid(context, "employee_id is required")
         ident = current_identity.get()
-        emp = await self.employees.require(self.svc.redis, request.employee_id, context)
-        if ident.privileged or ident.subject == emp.employee_id:
-            return emp
-        if emp.manager_id and ident.subject == emp.manager_id:
+        if ident.privileged or ident.subject == request.employee_id:
+            return await self.employees.require(self.svc.redis, request.employee_id, context)
+        emp = await self.employees.load(self.svc.redis, request.employee_id)
+        if emp is not None and managers.is_acting_manager(ident, emp.manager_id):
             return manager_view(emp)
+        if emp is not None and ident.subject == emp.manager_id:  # the manager of record without the role: told why
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, managers.may_act_as_manager(
+                ident, emp.manager_id, "read the manager view of", request.employee_id))
+        # an unknown id and a profile the caller may not see answer alike (no existence oracle)
         await context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                            f"{ident.role} {ident.subject} may not read {emp.employee_id}'s profile "
+                            f"{ident.role} {ident.subject} may not read {request.employee_id}'s profile "
                             "(the employee, their manager and HR admins may)")
 
     async def UpdateEmployee(self, request, context):
@@ -368,18 +373,15 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         await check_past(context, request.evidence_at, "evidence_at")
         await check_text(context, request.reference, "reference", MAX_TEXT)
         ident = current_identity.get()
-        if not ident.privileged:
-            if ident.role != "manager":
-                await context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                                    "only the employee's manager, an assessment service or HR verifies skills")
-            if request.source != Source.EVIDENCE_SOURCE_MANAGER:
-                await context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                                    "a manager verifies with source MANAGER; ASSESSMENT results come from the assessment service")
+        if not ident.privileged and request.source != Source.EVIDENCE_SOURCE_MANAGER:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                "a manager verifies with source MANAGER; ASSESSMENT results come from the assessment service")
         reference = request.reference or ident.subject
 
-        async def authorize(emp):
-            if not ident.privileged and emp.manager_id != ident.subject:
-                await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{ident.subject} is not {emp.employee_id}'s manager")
+        async def authorize(emp):  # the one manager rule (itm/managers.py); an unknown id is refused alike
+            if refusal := managers.may_act_as_manager(ident, emp.manager_id if emp is not None else "", "verify skills of",
+                                                      request.employee_id, disclose=False):
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
 
         async def mutate(emp):
             apply_verified(emp, skill_id, request.level, request.source, reference, request.evidence_at, ident.subject)
@@ -489,10 +491,19 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
 
     # -- RPCs: lists --------------------------------------------------------------------------------------
     async def ListEmployees(self, request, context):
-        if not current_identity.get().privileged:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "listing employees is for HR admins")
+        ident = current_identity.get()
+        if request.manager_id:
+            await check_id(context, request.manager_id, "manager_id")
+            if refusal := team.may_list_team(ident, request.manager_id):
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
+        elif not ident.privileged:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "listing employees is for HR admins; a manager "
+                                                                   "lists their own team with manager_id")
         size = await page_size_of(context, request.page_size)
-        items, token = await self.employees.page(size, request.page_token)
+        index = self.employees.team_key(request.manager_id) if request.manager_id else None
+        items, token = await self.employees.page(size, request.page_token, index)
+        if not ident.privileged:
+            items = [manager_view(emp) for emp in items]
         return profile_pb2.ListEmployeesResponse(employees=items, next_page_token=token)
 
     async def ListEmployeeHistory(self, request, context):
@@ -521,106 +532,22 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
             emp = await self.employees.require(pipe, request.employee_id, context)
             env = new_envelope("profile.employee-erased", SOURCE, emp.employee_id, emp.version + 1,
                                events_pb2.EmployeeErased(employee_id=emp.employee_id))
+            scim_keys = await self.scim.keys_of(pipe, emp.employee_id)
             await self.employees.erase(pipe, emp.employee_id)  # starts the MULTI
-            pipe.delete(self.history_key(emp.employee_id))
+            pipe.delete(self.history_key(emp.employee_id), *scim_keys)
+            pipe.zrem(self.scim.index, emp.employee_id)
             self.svc.outbox.add(pipe, env)
             return env.event_id
 
         event_id = await self.svc.commit([key], body)
         return profile_pb2.EraseEmployeeResponse(employee_id=request.employee_id, tombstone_event_id=event_id)
 
-    # -- RPCs: HRIS import ---------------------------------------------------------------------------------
+    async def FindEmployee(self, request, context):
+        return await identities.find_employee(self.svc, request, context)
+
+    # -- RPCs: HRIS import (services/profile/importer.py, rules in hris.py) ----------------------------------
     async def ImportEmployees(self, request, context):
-        ident = current_identity.get()
-        if ident.role != "hr_admin":
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "the HRIS import is for HR admins")
-        await check_request_id(context, request.request_id)
-        if not request.csv.strip():
-            await invalid(context, "csv is empty: send the HRIS export with a header row")
-        fp = fingerprint(request, ident.subject)
-        if request.request_id and not request.dry_run:
-            stored = await self.svc.redis.get(self.import_key(request.request_id))
-            if stored is not None:
-                stored_fp, _, report = stored.partition(b"|")
-                if stored_fp.decode() != fp:
-                    await context.abort(grpc.StatusCode.ALREADY_EXISTS,
-                                        f"request_id {request.request_id!r} was already used for a different import")
-                return profile_pb2.ImportEmployeesResponse.FromString(report)
-        reader = csv.DictReader(io.StringIO(request.csv.lstrip("\ufeff")))
-        try:
-            header = [(h or "").strip().lower().replace(" ", "_") for h in (reader.fieldnames or [])]
-            missing = [c for c in ("employee_id", "name") if c not in header]
-            if missing:
-                await invalid(context, f"the header row lacks {', '.join(missing)}; columns: employee_id, name, "
-                                       "department, manager_id, location, hours_available_per_week, career_aspirations")
-            reader.fieldnames = header
-            rows = []
-            for row in reader:
-                rows.append((reader.line_num, row))
-                if len(rows) > MAX_IMPORT_ROWS:
-                    await invalid(context, f"at most {MAX_IMPORT_ROWS} rows per import; split the file")
-        except csv.Error as exc:
-            await invalid(context, f"csv is not readable at line {reader.line_num}: {exc}")
-        columns = [c for c in PERSON_FIELDS if c in header]
-        report = profile_pb2.ImportEmployeesResponse(dry_run=request.dry_run)
-        seen: set[str] = set()
-        for n, row in rows:
-            report.rows += 1
-            result = report.results.add(row=n)
-            person, errors = parse_row(row, columns)
-            result.employee_id = person.employee_id
-            if not errors and person.employee_id in seen:
-                errors.append(f"employee_id {person.employee_id} appears twice in the file (first row wins)")
-            seen.add(person.employee_id)
-            if errors:
-                result.outcome, result.errors[:] = Outcome.IMPORT_OUTCOME_REJECTED, errors
-            else:
-                result.outcome, result.version = await self._import_one(person, columns, request.dry_run)
-        for r in report.results:
-            if r.outcome == Outcome.IMPORT_OUTCOME_CREATED:
-                report.created += 1
-            elif r.outcome == Outcome.IMPORT_OUTCOME_UPDATED:
-                report.updated += 1
-            elif r.outcome == Outcome.IMPORT_OUTCOME_UNCHANGED:
-                report.unchanged += 1
-            else:
-                report.rejected += 1
-        if request.request_id and not request.dry_run:
-            await self.svc.redis.set(self.import_key(request.request_id), fp.encode() + b"|" + report.SerializeToString(),
-                                     ex=REQUEST_TTL_S)
-        return report
-
-    async def _import_one(self, person: profile_pb2.Employee, columns: list[str], dry_run: bool):
-        """Create or update one row's employee atomically; rows equal to the stored data change nothing."""
-        key = self.employees.key(person.employee_id)
-
-        async def body(pipe):
-            emp = await self.employees.load(pipe, person.employee_id)
-            if emp is None:
-                emp = profile_pb2.Employee(employee_id=person.employee_id, version=1)
-                for field in columns:
-                    _assign(emp, field, person)
-                emp.created_at.CopyFrom(now_ts())
-                if dry_run:
-                    return Outcome.IMPORT_OUTCOME_CREATED, 0
-                pipe.multi()
-                self._write(pipe, emp, "profile.employee-registered",
-                            events_pb2.EmployeeRegistered(profile=match_profile(emp)), f"registered {emp.name} (HRIS import)")
-                return Outcome.IMPORT_OUTCOME_CREATED, emp.version
-            changed = [f for f in columns if _differs(emp, f, person)]
-            if not changed:
-                return Outcome.IMPORT_OUTCOME_UNCHANGED, emp.version
-            if dry_run:
-                return Outcome.IMPORT_OUTCOME_UPDATED, emp.version
-            for field in changed:
-                _assign(emp, field, person)
-            emp.version += 1
-            pipe.multi()
-            self._write(pipe, emp, "profile.employee-updated", events_pb2.EmployeeUpdated(profile=match_profile(emp)),
-                        "HRIS import updated " + ", ".join(changed))
-            return Outcome.IMPORT_OUTCOME_UPDATED, emp.version
-
-        return await self.svc.commit([key], body)
+        return await self.importer(request, context)
 
     # -- replay ------------------------------------------------------------------------------------------------
     async def Replay(self, request, context):
@@ -658,6 +585,34 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
             summary=f"validated on {app.opportunity_id} by {app.owner_id}",
         )
 
+    async def on_role_filled(self, event: Event, pipe) -> None:
+        """A ROLE filled moves each assignee into it (services/profile/moves.py): department,
+        manager and title change, profile.employee-moved says so and which role caused it."""
+        closed: events_pb2.GigClosed = event.payload
+        if not moves.moves_anyone(closed, event.envelope.replayed):
+            return
+        role = closed.opportunity
+        ids = list(dict.fromkeys(closed.assigned_employee_ids))
+        await pipe.watch(*[k for e in ids for k in (self.employees.key(e), self.employees.moved_key(e))])
+        due = []
+        for employee_id in ids:
+            emp = await self.employees.load(pipe, employee_id)
+            if emp is None:  # erased meanwhile: nobody to move
+                continue
+            if await pipe.sismember(self.employees.moved_key(employee_id), role.opportunity_id):
+                continue  # this role moved them already
+            due.append((emp, moves.move_for(emp, role)))
+        if not due:
+            return
+        pipe.multi()
+        for emp, move in due:
+            moves.apply(emp, move)
+            emp.version += 1
+            self._write(pipe, emp, "profile.employee-moved", moves.event(move, match_profile(emp)), moves.summary(move),
+                        actor=role.owner_id or "opportunity", correlation_id=event.envelope.correlation_id,
+                        causation_id=event.event_id)
+            pipe.sadd(self.employees.moved_key(emp.employee_id), role.opportunity_id)
+
     async def _verify_from_event(self, event: Event, pipe, employee_id: str, skills, source, reference: str,
                                  actor: str, payload, summary: str) -> None:
         await pipe.watch(self.employees.key(employee_id))
@@ -680,70 +635,15 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
             self._emit(pipe, emp.employee_id, version, "profile.skill-verified", body, text, actor,
                        event.envelope.correlation_id, event.event_id)
 
-def _assign(emp: profile_pb2.Employee, field: str, person: profile_pb2.Employee) -> None:
-    if field == "career_aspirations":
-        del emp.career_aspirations[:]
-        emp.career_aspirations.extend(person.career_aspirations)
-    else:
-        setattr(emp, field, getattr(person, field))
-
-
-def _differs(emp: profile_pb2.Employee, field: str, person: profile_pb2.Employee) -> bool:
-    if field == "career_aspirations":
-        return list(emp.career_aspirations) != list(person.career_aspirations)
-    return getattr(emp, field) != getattr(person, field)
-
-
-def parse_row(row: dict, columns: list[str]) -> tuple[profile_pb2.Employee, list[str]]:
-    """One HRIS row → an Employee with the row's fields, and what is wrong with it."""
-    from itm.runtime.domain import ID_RE
-
-    errors: list[str] = []
-    if None in row:
-        errors.append(f"{len(row[None])} more cells than the header has columns")
-    get = {k: (v or "").strip() for k, v in row.items() if k is not None}
-    person = profile_pb2.Employee(employee_id=get.get("employee_id", ""))
-    if not person.employee_id:
-        errors.append("employee_id is empty")
-    elif not ID_RE.match(person.employee_id):
-        errors.append(f"employee_id {person.employee_id[:80]!r} must be 1-64 letters, digits, '.', '_', '@' or '-'")
-    person.name = get.get("name", "")
-    if not person.name:
-        errors.append("name is empty")
-    for field in ("name", "department", "location"):
-        if field in columns:
-            setattr(person, field, get.get(field, ""))
-            if len(getattr(person, field)) > MAX_TEXT:
-                errors.append(f"{field} is longer than {MAX_TEXT} characters")
-    if "manager_id" in columns and (manager := get.get("manager_id", "")):
-        if not ID_RE.match(manager):
-            errors.append(f"manager_id {manager[:80]!r} is not a valid employee id")
-        elif manager == person.employee_id:
-            errors.append("manager_id is the employee themselves")
-        person.manager_id = manager
-    if "hours_available_per_week" in columns and (raw := get.get("hours_available_per_week", "")):
-        try:
-            hours = float(raw)
-        except ValueError:
-            errors.append(f"hours_available_per_week {raw!r} is not a number")
-        else:
-            if not 0 <= hours <= MAX_HOURS:
-                errors.append(f"hours_available_per_week must be between 0 and {MAX_HOURS}, got {raw}")
-            else:
-                person.hours_available_per_week = hours
-    if "career_aspirations" in columns:
-        items = [a.strip() for a in get.get("career_aspirations", "").split(";") if a.strip()]
-        if len(items) > MAX_ASPIRATIONS or any(len(a) > MAX_TEXT for a in items):
-            errors.append(f"career_aspirations: at most {MAX_ASPIRATIONS} items of {MAX_TEXT} characters")
-        person.career_aspirations.extend(items)
-    return person, errors
-
-
 def build() -> DomainService:
     svc = DomainService("profile")
     svc.outbox.on_fact(lambda pipe, env: kpi.record(svc.kpi, pipe, env))
+    svc.kpi_export.configure(zeros=kpi.ZEROS)
     servicer = ProfileServicer(svc)
     profile_pb2_grpc.add_ProfileServiceServicer_to_server(servicer, svc.grpc)
+    taxonomy.add_to(svc.grpc)
+    servicer.scim.routes(svc.http)
+    svc.add_task(servicer.employees.index_teams)
     svc.add_consumer(
         IdempotentConsumer(
             svc.settings, svc.redis, "profile.course-completions", ["learning.course-completed"],
@@ -756,4 +656,6 @@ def build() -> DomainService:
             servicer.on_feedback_given, after_commit=svc.wake_relay,
         )
     )
+    svc.add_consumer(IdempotentConsumer(svc.settings, svc.redis, "profile.role-moves", ["opportunity.gig-closed"],
+                                        servicer.on_role_filled, after_commit=svc.wake_relay))
     return svc

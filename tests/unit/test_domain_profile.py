@@ -2,37 +2,40 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
+from itm.taxonomy import Taxonomy
 from itm.v1 import common_pb2, profile_pb2
-from services.profile.server import PERSON_FIELDS, apply_verified, manager_view, match_profile, parse_row
+from services.profile import hris
+from services.profile.server import apply_verified, manager_view, match_profile
 
 V, C, A = common_pb2.SKILL_STATUS_VERIFIED, common_pb2.SKILL_STATUS_CLAIMED, common_pb2.SKILL_STATUS_ASPIRATIONAL
 
 
 def rows(text: str):
-    reader = csv.DictReader(io.StringIO(text))
-    reader.fieldnames = [h.strip().lower().replace(" ", "_") for h in reader.fieldnames]
-    columns = [c for c in PERSON_FIELDS if c in reader.fieldnames]
-    return [parse_row(r, columns) for r in reader]
+    head, *lines = text.encode().split(b"\n")
+    header = hris.parse_header(head)
+    out = []
+    for line, raw in hris.split_lines(b"\n".join(lines), 2):
+        cells = hris.read_line(raw, header.width)
+        out.append(cells if not isinstance(cells, list) else hris.parse_row(line, cells, header, Taxonomy.load_default()))
+    return out
 
 
 def test_a_good_hris_row_becomes_an_employee():
-    [(person, errors)] = rows("employee_id,name,manager_id,hours_available_per_week,career_aspirations\n"
-                              "E1, Ana ,M1,37.5,lead; mentor ;\n")
-    assert errors == []
+    [row] = rows("employee_id,name,manager_id,hours_available_per_week,career_aspirations\n"
+                 "E1, Ana ,M1,37.5,lead; mentor ;\n")
+    assert row.errors == []
+    person = row.person
     assert (person.employee_id, person.name, person.manager_id, person.hours_available_per_week) == ("E1", "Ana", "M1", 37.5)
     assert list(person.career_aspirations) == ["lead", "mentor"]
 
 
 def test_bad_hris_rows_say_every_problem():
-    [(_, errors)] = rows("employee_id,name,manager_id,hours_available_per_week\nE 1,,E 1,-3,surplus\n")
-    text = " | ".join(errors)
-    for fragment in ("more cells", "employee_id", "name is empty", "not a valid employee id", "between 0 and 80"):
+    [row] = rows("employee_id,name,manager_id,hours_available_per_week\nE 1,,E 1,-3\n")
+    text = " | ".join(row.errors)
+    for fragment in ("employee_id", "name is empty", "not a valid employee id", "between 0 and 80"):
         assert fragment in text, (fragment, text)
-    [(_, errors)] = rows("employee_id,name,manager_id\nE1,Ana,E1\n")
-    assert errors == ["manager_id is the employee themselves"]
+    [row] = rows("employee_id,name,manager_id\nE1,Ana,E1\n")
+    assert row.errors == ["manager_id is the employee themselves"]
 
 
 def test_verified_evidence_sets_the_best_level_and_keeps_history():
