@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 from itm.v1 import common_pb2, notifier_pb2
 
@@ -28,7 +28,7 @@ FOREVER = math.inf
 def defaults(employee_id: str) -> notifier_pb2.NotificationPreferences:
     return notifier_pb2.NotificationPreferences(
         employee_id=employee_id,
-        channels=notifier_pb2.Channels(in_app=True, email=False),
+        channels=notifier_pb2.Channels(in_app=True, email=False, slack=False, teams=False),
         quiet_hours=notifier_pb2.QuietHours(enabled=False, timezone="UTC"),
         delivery=IMMEDIATE,
         digest_period_seconds=DEFAULT_DIGEST_PERIOD_S,
@@ -40,6 +40,11 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name or "UTC")
 
 
+@lru_cache(maxsize=1)
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones()) | {"UTC"}
+
+
 def validate(p: notifier_pb2.NotificationPreferences) -> str | None:
     """What is wrong with requested preferences, in words that say what to fix."""
     q = p.quiet_hours
@@ -49,11 +54,10 @@ def validate(p: notifier_pb2.NotificationPreferences) -> str | None:
                 return f"quiet_hours.{name} must be an hour 0..23, got {hour}"
         if q.start_hour == q.end_hour:
             return "quiet_hours.start_hour and end_hour must differ (22 -> 7 wraps midnight)"
-    if q.timezone:
-        try:
-            zone(q.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            return f"quiet_hours.timezone must be an IANA time zone like Europe/Berlin, got {q.timezone!r}"
+    if q.timezone and q.timezone not in _known_zones():
+        # looked up in the list, never opened as a path: a directory ("Europe") or a name too long
+        # for the file system made ZoneInfo raise with the install path in its words
+        return f"quiet_hours.timezone must be an IANA time zone like Europe/Berlin, got {q.timezone[:64]!r}"
     if p.delivery not in notifier_pb2.DeliveryMode.values():
         return f"delivery must be IMMEDIATE or DIGEST, got {p.delivery}"
     period = p.digest_period_seconds
@@ -80,6 +84,16 @@ def normalise(employee_id: str, p: notifier_pb2.NotificationPreferences) -> noti
     out.delivery = DIGEST if p.delivery == DIGEST else IMMEDIATE
     out.digest_period_seconds = p.digest_period_seconds or DEFAULT_DIGEST_PERIOD_S
     out.muted_opportunity_types[:] = sorted(set(p.muted_opportunity_types))
+    for route in sorted(p.routes, key=lambda r: r.category):
+        out.routes.add(category=route.category, channels=sorted(set(route.channels)))
+    out.email_address = p.email_address.strip()
+    out.slack_webhook_url = p.slack_webhook_url
+    out.teams_webhook_url = p.teams_webhook_url
+    if p.HasField("digest") and p.digest.frequency:
+        out.digest.CopyFrom(p.digest)
+        out.digest.channels[:] = sorted(set(p.digest.channels))
+        if out.digest.frequency != notifier_pb2.DIGEST_FREQUENCY_WEEKLY:
+            out.digest.weekday = 0
     return out
 
 

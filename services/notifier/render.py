@@ -67,8 +67,32 @@ def _note(recipient: str, kind: str, title: str, body: str, opp_id: str, base_ur
         opportunity_link=f"{base_url}/opportunities/{opp_id}" if opp_id else "")
 
 
+def render_move(m: events_pb2.EmployeeMoved, base_url: str) -> list[tuple[str, notifier_pb2.Notification]]:
+    """A filled role moved someone (``profile.employee-moved``): the employee, the old
+    manager and the new manager are told, each once, naming the role."""
+    kind, role, emp = "profile.employee-moved", m.opportunity_title or m.opportunity_id, m.employee_id
+    moved_dept = m.from_department != m.to_department
+    path = (f" from {m.from_department} to {m.to_department}" if moved_dept and m.from_department
+            else f" to {m.to_department}" if moved_dept else "")
+    notes = [_note(emp, kind, f"You moved to {role}",
+                   f"Filling '{role}' moved you{path}"
+                   + (f"; you now report to {m.to_manager_id}." if m.to_manager_id else "."),
+                   m.opportunity_id, base_url)]
+    if m.from_manager_id and m.from_manager_id != m.to_manager_id and m.from_manager_id != emp:
+        notes.append(_note(m.from_manager_id, kind, f"{emp} moved to {role}",
+                           f"{emp} filled '{role}'" + (f" in {m.to_department}" if m.to_department else "")
+                           + f" and now reports to {m.to_manager_id or 'nobody on record'}; they have left your team.",
+                           m.opportunity_id, base_url))
+    if m.to_manager_id and m.to_manager_id != emp:
+        notes.append(_note(m.to_manager_id, kind, f"{emp} joined your team as {role}",
+                           f"{emp} moved{path} to fill '{role}' and now reports to you.", m.opportunity_id, base_url))
+    return notes
+
+
 def render_workflow(kind: str, payload, title_of, base_url: str) -> list[tuple[str, notifier_pb2.Notification]]:
     """(recipient, notification) pairs for a workflow fact; empty when nobody needs to know."""
+    if kind == "profile.employee-moved":
+        return render_move(payload, base_url)
     if kind == "opportunity.approval-requested":
         opp = payload.opportunity
         if not payload.approver_id:

@@ -26,6 +26,7 @@ import contextlib
 import json
 import logging
 import math
+import re
 import resource
 import socket
 import time
@@ -45,6 +46,9 @@ from itm.runtime.redisx import transact
 from itm.runtime.service import RATE_LIMITED, Service
 from itm.v1 import common_pb2, notifier_pb2, notifier_pb2_grpc
 from services.notifier import prefs as policy
+from services.notifier import routing
+from services.notifier.delivery import Delivery
+from services.notifier.ledger import notification_key
 from itm.runtime.topics import OPPORTUNITY_TOPICS
 from services.notifier.render import render_crossing, render_workflow
 from services.notifier.stream import Push, TooFarBehind, Waker, deliveries
@@ -56,6 +60,9 @@ DELIVERED = Counter("itm_notifications_delivered_total", "Notifications written 
 STORED = Counter("itm_notifications_stored_total", "Notifications added to inboxes", ["kind"])
 MUTED = Counter("itm_notifications_muted_total", "Crossings not stored because the employee muted the type",
                 ["opportunity_type"])
+for _type in common_pb2.OpportunityType.keys():  # every series exists from the start, at zero (alerts read it)
+    if _type != "OPPORTUNITY_TYPE_UNSPECIFIED":
+        MUTED.labels(_type)
 RESYNCS = Counter("itm_notifier_resyncs_total", "Live connections told to resume from their last id",
                   ["transport", "reason"])
 E2E = Histogram("itm_e2e_latency_seconds", "Crossing event time to delivery on a live connection",
@@ -78,6 +85,7 @@ class Inbox:
             svc.settings.redis_url, max_connections=READER_POOL, timeout=20, socket_timeout=10,
             health_check_interval=10)
         self.reader = aioredis.Redis(connection_pool=pool)
+        self.delivery = None  # the Delivery worker (email, Slack, Teams, digests), set by build()
 
     def stream(self, employee_id: str) -> str:
         return self.settings.key(f"inbox:{employee_id}")
@@ -88,6 +96,11 @@ class Inbox:
 
     def read_key(self, employee_id: str) -> str:
         return self.settings.key(f"inbox:{employee_id}:read")
+
+    @property
+    def deactivated_key(self) -> str:
+        """Employees deactivated by the identity provider (SCIM): no pushes for them."""
+        return self.settings.key("inbox:deactivated")
 
     @property
     def titles_key(self) -> str:
@@ -102,12 +115,15 @@ class Inbox:
         from itm.taxonomy import Taxonomy
 
         crossing = event.payload
+        if await pipe.sismember(self.deactivated_key, crossing.employee_id):
+            return  # deactivated: not stored, not pushed
         shown_key, prefs_key = self.shown_key(crossing.employee_id), self.prefs_key(crossing.employee_id)
         mark = f"{crossing.threshold_percent}|{int(crossing.fully_qualified)}".encode()
         # Preferences are read, not watched: a mute racing with a crossing is as if the
         # crossing came first. (One round trip less per event; the consumer is the hot path.)
         raw = await pipe.get(prefs_key)
-        if raw and crossing.opportunity_type in notifier_pb2.NotificationPreferences.FromString(raw).muted_opportunity_types:
+        prefs = notifier_pb2.NotificationPreferences.FromString(raw) if raw else policy.defaults(crossing.employee_id)
+        if crossing.opportunity_type in prefs.muted_opportunity_types:
             MUTED.labels(common_pb2.OpportunityType.Name(crossing.opportunity_type)).inc()
             return  # muted: not stored, not pushed (the consumer still records the event id)
         if event.envelope.replayed:
@@ -115,13 +131,16 @@ class Inbox:
             if await pipe.hget(shown_key, crossing.opportunity_id) == mark:
                 SUPPRESSED.inc()
                 return  # a rebuilt matcher re-deriving a push this person has already seen
-        note = render_crossing(crossing, self.settings.public_base_url, Taxonomy.load_default().name)
+        note = render_crossing(crossing, self.settings.public_base_url, Taxonomy.configured().name)
         note.source_event_id = event.event_id
         note.created_at.CopyFrom(event.envelope.occurred_at)
         pipe.multi()
         pipe.xadd(self.stream(crossing.employee_id), {b"n": note.SerializeToString()},
                   maxlen=self.settings.inbox_max_len, approximate=False)
         pipe.hset(shown_key, crossing.opportunity_id, mark)
+        if self.delivery is not None:
+            self.delivery.plan(pipe, prefs, note, notification_key(event.event_id, crossing.employee_id, note.kind),
+                               time.time())
         pipe.publish(self.channel, crossing.employee_id)
         STORED.labels(note.kind).inc()
 
@@ -136,23 +155,44 @@ class Inbox:
             raw = await pipe.hget(self.titles_key, app.opportunity_id)
             title = raw.decode() if raw else None
         notes = render_workflow(event.type, event.payload, lambda _id: title, self.settings.public_base_url)
+        if notes:  # nobody deactivated is told anything
+            gone = await pipe.smismember(self.deactivated_key, [recipient for recipient, _ in notes])
+            notes = [n for n, out in zip(notes, gone) if not out]
         if not notes:
             return
+        raws = await pipe.mget([self.prefs_key(recipient) for recipient, _ in notes])
+        now = time.time()
         pipe.multi()
-        for recipient, note in notes:
+        for (recipient, note), raw in zip(notes, raws):
             note.source_event_id = event.event_id
             note.created_at.CopyFrom(event.envelope.occurred_at)
             pipe.xadd(self.stream(recipient), {b"n": note.SerializeToString()},
                       maxlen=self.settings.inbox_max_len, approximate=False)
+            if self.delivery is not None:
+                prefs = notifier_pb2.NotificationPreferences.FromString(raw) if raw else policy.defaults(recipient)
+                self.delivery.plan(pipe, prefs, note, notification_key(event.event_id, recipient, note.kind), now)
             pipe.publish(self.channel, recipient)
             STORED.labels(note.kind).inc()
 
+    async def on_activation(self, event: Event, pipe) -> None:
+        """SCIM deactivation ends every push to the person until they are reactivated."""
+        employee_id = event.payload.profile.employee_id
+        pipe.multi()
+        if event.type == "profile.employee-deactivated":
+            pipe.sadd(self.deactivated_key, employee_id)
+        else:
+            pipe.srem(self.deactivated_key, employee_id)
+
     async def on_employee_erased(self, event: Event, pipe) -> None:
-        """Right to erasure: the inbox, read marks, shown marks and preferences go."""
+        """Right to erasure: the inbox, read marks, shown marks, preferences, and every queued or
+        recorded delivery (ledger, dead letters, digest schedule) go."""
         employee_id = event.payload.employee_id
         pipe.multi()
+        pipe.srem(self.deactivated_key, employee_id)
         pipe.delete(self.stream(employee_id), self.read_key(employee_id), self.shown_key(employee_id),
                     self.prefs_key(employee_id))
+        if self.delivery is not None:
+            await self.delivery.erase(pipe, employee_id)
 
     # -- preferences -------------------------------------------------------------------
     async def prefs(self, employee_id: str) -> notifier_pb2.NotificationPreferences:
@@ -198,6 +238,8 @@ class Inbox:
                 if message.get("type") != "message":
                     continue
                 is_prefs = message["channel"] == prefs_channel
+                if not is_prefs and self.delivery is not None:
+                    self.delivery.wake()  # deliveries may have been queued with this inbox entry
                 for waker in self.listeners.get(message["data"].decode(), ()):
                     waker.wake(prefs=is_prefs)
         finally:
@@ -250,12 +292,14 @@ def _id_tuple(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+_STREAM_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
+
+
 def _valid_id(entry_id: str) -> bool:
-    try:
-        _id_tuple(entry_id)
-        return True
-    except ValueError:
-        return False
+    """A Redis stream id: "<ms>-<seq>" (or "<ms>"), each below 2**64 as Redis requires
+    (a longer number reached Redis and failed the call, or broke an SSE stream)."""
+    m = _STREAM_ID.fullmatch(entry_id)
+    return m is not None and int(m[1]) < 2**64 and int(m[2] or 0) < 2**64
 
 
 def _observe_delivery(push: Push, transport: str) -> None:
@@ -395,7 +439,8 @@ class NotifierServicer(notifier_pb2_grpc.NotifierServiceServicer):
         if not request.employee_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "employee_id is required")
         await require_self_or_privileged(context, request.employee_id)
-        problem = policy.validate(request.preferences)
+        problem = policy.validate(request.preferences) or routing.validate_destinations(
+            request.preferences, self.settings.chat_webhook_allowed_hosts, self.settings.chat_webhook_allow_http)
         if problem:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
         if request.expected_version < 0:
@@ -406,6 +451,8 @@ class NotifierServicer(notifier_pb2_grpc.NotifierServiceServicer):
             await context.abort(grpc.StatusCode.ABORTED,
                                 f"preferences are at version {stored}, not {request.expected_version}; "
                                 "read them again and retry")
+        if self.inbox.delivery is not None:
+            await self.inbox.delivery.on_prefs_changed(request.employee_id, stored)
         return stored
 
 
@@ -535,10 +582,10 @@ def _raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
 
 
-# the opportunity snapshots (titles, approvals) and the application facts people act on
+# the opportunity snapshots (titles, approvals), the application facts people act on, and moves
 WORKFLOW_TOPICS = sorted(set(OPPORTUNITY_TOPICS) | {
     "opportunity.application-submitted", "opportunity.application-accepted", "opportunity.application-declined",
-    "opportunity.time-release-approved", "opportunity.time-release-refused",
+    "opportunity.time-release-approved", "opportunity.time-release-refused", "profile.employee-moved",
 })
 
 
@@ -550,12 +597,18 @@ def build() -> Service:
     sse = SSE(svc, inbox)
     svc.http.router.add_get("/v1/employees/{employee_id}/notifications/stream", sse.stream)
     svc.add_task(inbox.listen)
+    delivery = inbox.delivery = Delivery(svc, inbox)
+    delivery.routes(svc.http)
+    svc.add_task(delivery.run)
+    svc.add_task(delivery.digests)
     svc.add_consumer(IdempotentConsumer(svc.settings, svc.redis, "notifier.crossings", ["match.threshold-crossed"],
                                         inbox.on_crossing))
     svc.add_consumer(IdempotentConsumer(svc.settings, svc.redis, "notifier.workflow", WORKFLOW_TOPICS,
                                         inbox.on_workflow))
     svc.add_consumer(IdempotentConsumer(svc.settings, svc.redis, "notifier.erasure", ["profile.employee-erased"],
                                         inbox.on_employee_erased))
+    svc.add_consumer(IdempotentConsumer(svc.settings, svc.redis, "notifier.activation", [
+        "profile.employee-deactivated", "profile.employee-reactivated"], inbox.on_activation))
     svc.on_shutdown.append(sse.close_all)
     svc.on_shutdown.append(lambda: inbox.reader.aclose(close_connection_pool=True))
     return svc

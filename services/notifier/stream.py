@@ -10,7 +10,8 @@ stalled client only delays itself and costs bounded memory.
    preferences say (the client asked for it by connecting). In digest mode a
    page goes out as one digest.
 2. Live: on each wake (a PUBLISH for this employee, on any instance) read what
-   is new and push it, unless pushes are held: in-app channel off, quiet hours
+   is new and push it (but not kinds whose category the person routes away from
+   in-app, ``routing.wants_in_app``), unless pushes are held: in-app channel off, quiet hours
    (until they end), or digest mode (until the next period boundary, then one
    digest of everything since the cursor).
 3. Too far behind: while live and caught up, a client that lets more than
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 
 from itm.v1 import notifier_pb2
 from services.notifier import prefs as policy
+from services.notifier import routing
 from services.notifier.render import render_digest
 
 Page = Callable[[str, str, int], Awaitable[list[notifier_pb2.Notification]]]
@@ -113,14 +115,21 @@ async def deliveries(
             if strict and len(notes) > lag_limit:
                 raise TooFarBehind(cursor, len(notes))
             if notes:
+                # live, a category the person routes away from in-app is skipped (it stays in the inbox,
+                # and a reconnecting client's catch-up still carries it)
+                shown = notes if catching_up else [n for n in notes if routing.wants_in_app(prefs, n.kind)]
                 if digest:
-                    yield Push(render_digest(employee_id, notes, now), live=False)
+                    if shown:
+                        yield Push(render_digest(employee_id, shown, now), live=False)
                     cursor = notes[-1].notification_id
                 else:
+                    keep = {id(n) for n in shown}
                     for note in notes:
-                        yield Push(note, live=strict)
+                        if id(note) in keep:
+                            yield Push(note, live=strict)
                         cursor = note.notification_id
-                last_out = clock()
+                if shown:
+                    last_out = clock()
             if len(notes) >= count:
                 draining = True
                 continue  # more behind the cursor

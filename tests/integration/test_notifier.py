@@ -29,6 +29,7 @@ from itm.runtime.settings import Settings
 from itm.runtime.topics import ensure_topics
 from itm.v1 import common_pb2, events_pb2, notifier_pb2, notifier_pb2_grpc
 from services.notifier.server import _id_tuple
+from _stack import eventually
 
 TOPIC = "match.threshold-crossed"
 WRITE_TIMEOUT_S = 8  # a stalled client is given up on after this; healthy ones must not wait for it
@@ -58,7 +59,7 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-async def stack(infra, tmp_path_factory, request):
+async def stack(infra, tmp_path_factory, request, service_class):
     prefix = f"n{uuid.uuid4().hex[:8]}."
     await ensure_topics(infra.kafka_bootstrap, prefix=prefix)
     root = tmp_path_factory.mktemp("notifier")
@@ -70,8 +71,8 @@ async def stack(infra, tmp_path_factory, request):
         "ITM_CLIENT_WRITE_TIMEOUT_S": str(WRITE_TIMEOUT_S),
         "ITM_NOTIFIER_HEARTBEAT_S": "2",
     }
-    a = ServiceProcess("notifier", env, root)
-    b = ServiceProcess("notifier", env, root, instance="2")
+    a = service_class("notifier", env, root)  # a container under ITM_TEST_CONTAINERS=1
+    b = service_class("notifier", env, root, instance="2")
     failed_before = request.session.testsfailed
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     try:
@@ -88,6 +89,8 @@ async def stack(infra, tmp_path_factory, request):
         if request.session.testsfailed > failed_before:
             for proc in (a, b):
                 print(f"\n===== {proc.name} (exit {proc.returncode}) =====\n{proc.log_tail(120)}")
+        for proc in (a, b):
+            getattr(proc, "remove", lambda: None)()
         import redis.asyncio as aioredis
 
         r = aioredis.from_url(infra.redis_url)
@@ -123,17 +126,6 @@ async def metric(proc: ServiceProcess, name: str, **labels) -> float:
         if all(f'{k}="{v}"' in line for k, v in labels.items()):
             total += float(line.rsplit(" ", 1)[1])
     return total
-
-
-async def eventually(check, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 # --------------------------------------------------------------------------- clients

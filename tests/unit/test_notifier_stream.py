@@ -216,3 +216,18 @@ async def test_an_idle_connection_gets_heartbeats():
     gen = start(inbox, heartbeat_s=0.1)
     assert await gen.item(1) is None
     await gen.close()
+
+
+async def test_a_category_routed_away_from_in_app_is_not_pushed_live_but_stays_for_catch_up():
+    inbox = FakeInbox()
+    inbox.prefs.routes.add(category=notifier_pb2.NOTIFICATION_CATEGORY_CROSSINGS, channels=[notifier_pb2.CHANNEL_EMAIL])
+    inbox.add(2)
+    gen = start(inbox)
+    assert [p.note.notification_id for p in await gen.take(2)] == ["1-0", "2-0"]  # catch-up carries everything
+    inbox.add(1)  # a crossing: email only
+    inbox.notes.append(notifier_pb2.Notification(notification_id="4-0", kind="opportunity.approval-requested"))
+    inbox.waker.wake()
+    [live] = await gen.take(1)
+    assert live.note.notification_id == "4-0" and live.live
+    assert await gen.nothing_within(0.3)
+    await gen.close()

@@ -42,3 +42,29 @@ def test_workflow_refusal_tells_applicant_and_owner_and_orphan_approvals_go_to_h
     orphan = events_pb2.ApprovalRequested(opportunity=common_pb2.OpportunityMatchProfile(opportunity_id="O2"))
     assert render_workflow("opportunity.approval-requested", orphan, lambda _id: None, "https://x") == []
     assert render_workflow("opportunity.gig-posted", events_pb2.GigPosted(), lambda _id: None, "https://x") == []
+
+
+def test_a_move_tells_the_employee_and_both_managers_naming_the_role():
+    from services.notifier.render import render_workflow
+
+    moved = events_pb2.EmployeeMoved(employee_id="E1", opportunity_id="R1", opportunity_title="Sales Engineer",
+                                     from_department="Data", to_department="Sales", from_manager_id="M1",
+                                     to_manager_id="M2", from_title="Analyst", to_title="Sales Engineer")
+    notes = {who: n for who, n in render_workflow("profile.employee-moved", moved, None, "https://x")}
+    assert set(notes) == {"E1", "M1", "M2"}
+    assert (notes["E1"].title, notes["E1"].body) == (
+        "You moved to Sales Engineer", "Filling 'Sales Engineer' moved you from Data to Sales; you now report to M2.")
+    assert (notes["M1"].title, notes["M1"].body) == (
+        "E1 moved to Sales Engineer", "E1 filled 'Sales Engineer' in Sales and now reports to M2; they have left your team.")
+    assert (notes["M2"].title, notes["M2"].body) == (
+        "E1 joined your team as Sales Engineer", "E1 moved from Data to Sales to fill 'Sales Engineer' and now reports to you.")
+    assert {n.kind for n in notes.values()} == {"profile.employee-moved"}
+    assert {n.opportunity_link for n in notes.values()} == {"https://x/opportunities/R1"}
+    # the same manager before and after (a move within the team): told once; no manager before: only the new one
+    same = render_workflow("profile.employee-moved", events_pb2.EmployeeMoved(
+        employee_id="E1", opportunity_id="R1", opportunity_title="Lead", from_manager_id="M2", to_manager_id="M2"),
+        None, "https://x")
+    assert [who for who, _ in same] == ["E1", "M2"]
+    fresh = render_workflow("profile.employee-moved", events_pb2.EmployeeMoved(
+        employee_id="E1", opportunity_id="R1", opportunity_title="Lead", to_manager_id="M2"), None, "https://x")
+    assert [who for who, _ in fresh] == ["E1", "M2"]

@@ -1,0 +1,3 @@
+from services.webhooks.server import build
+
+build().main()
