@@ -1,37 +1,55 @@
-# syntax=docker/dockerfile:1
 # One image for all five ITM services; the command picks the service:
 #   docker run itm:local python -m services.profile      (opportunity, learning, matcher, notifier)
 # The image also carries the `itm` CLI.
+#
+# Two ways to build, one file (no `# syntax=` line: the legacy builder and a
+# BuildKit that pulls nothing both take it):
+#   docker build -t itm:local .                          FROM python:3.11-slim, deps from the index
+#   make images                                          offline: BASE_IMAGE=itm-base:bookworm (debootstrap,
+#                                                        docker import) and WHEELHOUSE=.itm/images/wheels
+#                                                        (pip wheel on the host), installed with --no-index
 
-ARG PYTHON_IMAGE=python:3.11-slim
+ARG BASE_IMAGE=python:3.11-slim
 
-# ---- build: resolve and install the project into a self-contained venv ------
-FROM ${PYTHON_IMAGE} AS build
+# ---- deps: the pinned dependencies in a self-contained venv (cached apart from the sources)
+FROM ${BASE_IMAGE} AS deps
+# a directory of wheels in the build context; an empty one (the default) means "use the index"
+ARG WHEELHOUSE=docker/no-wheels
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
-# a compiler only for the rare dependency without a wheel; it stays in this stage
-RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential \
- && rm -rf /var/lib/apt/lists/*
-RUN python -m venv /opt/venv
+COPY ${WHEELHOUSE} /wheels
+# a compiler only for the rare dependency without a wheel, and only when online; it stays in this stage
+RUN if ls /wheels/*.whl >/dev/null 2>&1; then echo "offline: wheels from the wheelhouse"; else \
+      apt-get update \
+      && apt-get install -y --no-install-recommends build-essential \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
+RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
+# offline: the whole wheelhouse at once (a layer that changes only with the runtime dependencies)
+RUN if ls /wheels/*.whl >/dev/null 2>&1; then pip install --no-index --no-deps /wheels/*.whl; fi
 WORKDIR /src
 # dependencies first (their layer survives source edits): install the pinned deps
 # from pyproject with empty packages, then the real sources on top
 COPY pyproject.toml ./
-RUN mkdir -p itm services \
+RUN if ls /wheels/*.whl >/dev/null 2>&1; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels; fi \
+ && mkdir -p itm services \
  && touch itm/__init__.py services/__init__.py \
  && pip install . \
  && pip uninstall -y itm \
  && rm -rf build itm services itm.egg-info
+
+# ---- build: the project's sources on top ------------------------------------
+FROM deps AS build
 COPY itm ./itm
 COPY services ./services
-RUN pip install --no-deps . \
+RUN if ls /wheels/*.whl >/dev/null 2>&1; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels; fi \
+ && pip install --no-deps . \
  && python -m compileall -q /opt/venv/lib/python3.11/site-packages
 
 # ---- runtime: slim, non-root, read-only-root friendly ----------------------
-FROM ${PYTHON_IMAGE} AS runtime
+FROM ${BASE_IMAGE} AS runtime
 ARG ITM_UID=10001
 LABEL org.opencontainers.image.title="itm" \
       org.opencontainers.image.description="ITM event-driven internal talent marketplace (profile, opportunity, learning, matcher, notifier)" \
