@@ -106,7 +106,9 @@ async def test_dashboard_and_alert_metrics_exist_and_pipeline_metrics_move(start
     union: set[str] = {k.split("{")[0] for s in scrapes.values() for k in s}
     used = set().union(*(metric_names(e) for e in expressions()))
     assert used, "no expressions found in the dashboard and alert rules"
-    missing = sorted(n for n in used if n not in union)
+    # the webhooks service is not in this stack, and its series are per subscription (none exist until one is made);
+    # tests/integration/test_webhooks.py checks them on a live scrape
+    missing = sorted(n for n in used if n not in union and not n.startswith("itm_webhook_"))
     assert not missing, f"dashboard/alert metrics absent from every live scrape: {missing}"
 
     profile, learning = scrapes["profile"], scrapes["learning"]
@@ -122,9 +124,13 @@ async def test_dashboard_and_alert_metrics_exist_and_pipeline_metrics_move(start
     assert total(notifier, "itm_e2e_latency_seconds_count", transport="grpc") >= 1
     assert total(learning, "itm_grpc_requests_total", method="CompleteCourse", code="OK") == 1
     opportunity = scrapes["opportunity"]
+    async with asyncio.timeout(30):  # the role's move comes back from the profile service (profile.employee-moved)
+        while total(opportunity, "itm_kpi_internal_moves") < 1:
+            await asyncio.sleep(0.2)
+            opportunity = await scrape(procs["opportunity"].http_url)
     assert total(opportunity, "itm_kpi_opportunities_posted") == 4 and total(opportunity, "itm_kpi_opportunities_filled") == 2
     assert total(opportunity, "itm_kpi_internal_moves") == 1
-    assert total(opportunity, "itm_kpi_gig_hours_unlocked_per_week", type="project") == 6
+    assert total(opportunity, "itm_kpi_gig_time_unlocked_seconds_per_week", type="project") == 6 * 3600
     assert total(profile, "itm_kpi_skills_validated", source="course") == 1
     for name, samples in scrapes.items():
         assert total(samples, "itm_dependency_up", dependency="redis") == 1, name
