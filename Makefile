@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test proto proto-check bench clean venv
+.PHONY: run demo test chromium container-tools proto proto-check proto-contract bench clean venv images
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,9 +21,23 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/itm demo
 
-## unit + integration tests (starts its own broker and Redis)
-test: $(STAMP)
-	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+## unit + integration + browser tests (starts its own broker and Redis; the browser tests drive Debian's chromium)
+test: $(STAMP) chromium container-tools
+	$(BIN)/python -m pytest -p no:cacheprovider --durations=40 $(PYTEST_ARGS)
+
+## Debian's chromium for the browser tests: installed with apt when missing (as root), else a message saying what to install
+chromium:
+	@bash tools/ensure-chromium.sh
+
+## container images without a registry: itm-base:bookworm (debootstrap + docker import), itm:local
+## (the Dockerfile, offline wheelhouse), itm-broker:local (Tansu), itm-redis:local; cached under .itm/images
+images: $(STAMP) container-tools
+	$(BIN)/python -m itm.containers.images
+
+## Debian's docker.io, debootstrap and docker-compose for the container tests: installed with apt when
+## missing (as root), else one line saying so (the container tests then skip; the rest runs)
+container-tools:
+	@bash tools/ensure-docker.sh
 
 ## regenerate the committed protobuf/gRPC Python from proto/
 proto: $(STAMP)
@@ -33,8 +47,17 @@ proto: $(STAMP)
 proto-check: $(STAMP)
 	$(BIN)/python -m itm.protogen --check
 
+## buf lint and breaking-change check of proto/ against the previous release (also in `make test`)
+proto-contract: $(STAMP)
+	cd tools/buf && npm ci --no-audit --no-fund
+	$(BIN)/python -m itm.protocheck
+
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH)
+
+## a chaos round over the embedded stack (docs/chaos.md); CHAOS_ARGS="--writes 20000 --faults full" for the full one
+chaos: $(STAMP)
+	$(BIN)/itm chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .itm

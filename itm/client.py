@@ -1,4 +1,4 @@
-"""Authenticated gRPC clients for the five services (CLI, demo and tests)."""
+"""Authenticated gRPC clients for the six services (CLI, demo and tests)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from itm.v1 import (
     notifier_pb2_grpc,
     opportunity_pb2_grpc,
     profile_pb2_grpc,
+    taxonomy_pb2_grpc,
+    webhooks_pb2_grpc,
 )
 
 STUBS = {
@@ -22,7 +24,10 @@ STUBS = {
     "learning": learning_pb2_grpc.LearningServiceStub,
     "matcher": matcher_pb2_grpc.MatcherServiceStub,
     "notifier": notifier_pb2_grpc.NotifierServiceStub,
+    "webhooks": webhooks_pb2_grpc.WebhookServiceStub,
 }
+# services served by another service's process: stub name -> (stub, the process)
+HOSTED = {"taxonomy": (taxonomy_pb2_grpc.TaxonomyServiceStub, "profile")}
 
 
 @dataclass
@@ -38,6 +43,9 @@ class Clients:
         return cls(channels, bearer(mint_token(settings, subject, role)))
 
     def stub(self, name: str):
+        if name in HOSTED:
+            stub, host = HOSTED[name]
+            return stub(self.channels[host])
         return STUBS[name](self.channels[name])
 
     @property
@@ -57,8 +65,17 @@ class Clients:
         return self.stub("matcher")
 
     @property
+    def taxonomy(self):
+        """``itm.v1.TaxonomyService``, served by the profile service."""
+        return self.stub("taxonomy")
+
+    @property
     def notifier(self):
         return self.stub("notifier")
+
+    @property
+    def webhooks(self):
+        return self.stub("webhooks")
 
     def as_(self, settings: Settings, subject: str, role: str) -> Clients:
         """The same channels, acting as another identity."""

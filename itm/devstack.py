@@ -28,10 +28,12 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import hashlib
 import json
 import logging
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -45,8 +47,12 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-SERVICES: tuple[str, ...] = ("profile", "opportunity", "learning", "matcher", "notifier")
+SERVICES: tuple[str, ...] = ("profile", "opportunity", "learning", "matcher", "notifier", "web", "webhooks")
+# the web console (services/web) calls the others and is called by people, on a stable port
+WEB = "web"
+DEFAULT_WEB_PORT = 18080
 STATE_FILE = "stack.json"
+DEFAULT_DATA_DIR = ".itm"
 STATE_VERSION = 1
 LOCALHOST = "127.0.0.1"
 
@@ -61,6 +67,7 @@ __all__ = [
     "ServiceProcess",
     "StartupError",
     "free_port",
+    "locate_stacks",
     "grpc_health",
     "kafka_ready",
     "redis_binary",
@@ -109,26 +116,47 @@ def _bindable(port: int, host: str) -> bool:
     return True
 
 
+# the lowest port free_port hands out: clear of the well-known and registered
+# ports most local servers use (Redis 6379, PostgreSQL 5432, ...)
+LOWEST_DEV_PORT = 15_000
+
+
+def dev_port_ranges(ephemeral: tuple[int, int] | None = None) -> list[tuple[int, int]]:
+    """The port ranges (inclusive) dev and test servers may use: at or above
+    ``LOWEST_DEV_PORT`` and outside the kernel's ephemeral range, where an outgoing
+    connection (or its TIME-WAIT) can hold a port a server is about to bind."""
+    lo, hi = ephemeral or _ephemeral_range()
+    below = [(LOWEST_DEV_PORT, lo - 1)] if lo - 1 - LOWEST_DEV_PORT >= 100 else []
+    above = [(max(hi + 1, LOWEST_DEV_PORT), 65_535)] if 65_535 - max(hi + 1, LOWEST_DEV_PORT) >= 100 else []
+    return below or above  # below the range where there is room (on a usual Linux: 15000-32767), else above it
+
+
+def ephemeral_overlap(first: int, last: int) -> tuple[int, int] | None:
+    """The kernel's ephemeral range if ports ``first..last`` reach into it, else None."""
+    lo, hi = _ephemeral_range()
+    return (lo, hi) if first <= hi and last >= lo else None
+
+
 def free_port(host: str = LOCALHOST) -> int:
     """A TCP port that is free right now and was not handed out before by this process.
 
-    Picked below the kernel's ephemeral range when possible, so an outgoing client
-    connection cannot grab it between this call and the server's bind (a race
-    that ``bind(0)`` ports are exposed to); falls back to ``bind(0)``.
+    Always outside the kernel's ephemeral range (``dev_port_ranges``; below it on a
+    usual Linux), so an outgoing client connection cannot grab it between this call
+    and the server's bind, nor hold it in TIME-WAIT (``bind(0)`` ports are exposed
+    to both). Raises DevStackError when the ephemeral range leaves no room.
     """
-    lo, _ = _ephemeral_range()
+    ranges = dev_port_ranges()
+    if not ranges:
+        lo, hi = _ephemeral_range()
+        raise DevStackError(
+            f"the kernel's ephemeral port range {lo}-{hi} (net.ipv4.ip_local_port_range) leaves no ports "
+            f"from {LOWEST_DEV_PORT} up for dev servers; narrow it, or pin ports with --base-port"
+        )
     with _ports_lock:
-        if lo > 20_000:
-            for _ in range(100):
-                port = random.randint(15_000, lo - 1)
-                if port not in _handed_out and _bindable(port, host):
-                    _handed_out.add(port)
-                    return port
-        for _ in range(100):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                s.bind((host, 0))
-                port = s.getsockname()[1]
-            if port not in _handed_out:
+        for _ in range(200):
+            a, b = random.choice(ranges)
+            port = random.randint(a, b)
+            if port not in _handed_out and _bindable(port, host):
                 _handed_out.add(port)
                 return port
     raise DevStackError("could not find a free TCP port")
@@ -361,6 +389,39 @@ def grpc_health(target: str, timeout: float = 1.0, service: str = "") -> tuple[b
     return resp.status == health_pb2.HealthCheckResponse.SERVING, status
 
 
+# --------------------------------------------------------------------------- start-up causes
+
+# What a process that failed to start says about why, most specific first:
+# Tansu logs Rust errors (and exits 0 after a panic), redis-server '# ...' lines.
+_CAUSE_PATTERNS = [
+    (re.compile(r"AddrInUse|Address (already )?in use", re.I), "address in use"),
+    (re.compile(r"Permission denied|EACCES", re.I), "permission denied"),
+    (re.compile(r"Cannot assign requested address|AddrNotAvailable", re.I), "address not available"),
+]
+_ERROR_LINE = re.compile(r"\b(ERROR|FATAL|CRITICAL|panicked|Traceback|Error:)|# (Could not|Can't|Failed|Fatal)", re.I)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_ADDRESS = re.compile(r"(?:tcp://)?(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:]+\]|localhost):(\d{2,5})", re.I)
+
+
+def startup_cause(log_text: str) -> str:
+    """One line saying why a process did not start, read from its log ("" if unclear).
+
+    Known causes come first, with the address they were about (e.g. ``address in use
+    (127.0.0.1:19092)``); otherwise the first error line.
+    """
+    text = _ANSI.sub("", log_text)
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("-----")]
+    for pattern, what in _CAUSE_PATTERNS:
+        for line in lines:
+            if pattern.search(line):
+                where = next((m.group(0).removeprefix("tcp://") for m in map(_ADDRESS.search, [line, *lines]) if m), "")
+                return f"{what} ({where})" if where else f"{what}: {line[:200]}"
+    for line in lines:
+        if _ERROR_LINE.search(line):
+            return line[:300]
+    return ""
+
+
 # --------------------------------------------------------------------------- processes
 
 
@@ -473,6 +534,8 @@ class ManagedProcess:
 
     def _startup_error(self, message: str) -> StartupError:
         tail = self.log_tail()
+        if cause := startup_cause(tail):
+            message = f"{message}: {cause}"
         full = f"{message}\n--- last lines of {self.log_path} ---\n{tail or '(empty log)'}"
         return StartupError(full, component=self.name, log_path=self.log_path, log_tail=tail)
 
@@ -771,7 +834,11 @@ class DevStack:
     number i (in SERVICES order) gRPC = base+10+i, HTTP = base+20+i; otherwise
     free ports are picked. ``env`` adds ITM_* settings (or any variable) for
     every service; ``modules`` maps a service name to another module to run
-    (tests use it to stand in fakes).
+    (tests use it to stand in fakes). ``announce`` records the stack in the user's
+    state directory (``stacks_dir``) so ``itm status`` finds it from anywhere.
+    The web console's HTTP port is ``web_port`` if given (``itm dev up`` pins
+    ``DEFAULT_WEB_PORT``), else base+25, else free; the notifier's links
+    (ITM_PUBLIC_BASE_URL) point at it.
     """
 
     def __init__(
@@ -789,8 +856,11 @@ class DevStack:
         healthy_timeout: float = 90.0,
         stop_timeout: float = 10.0,
         die_with_parent: bool = True,
+        announce: bool = False,
+        web_port: int | None = None,
     ):
         self.data_dir = Path(data_dir).resolve()
+        self.announce = announce
         self._external_kafka = kafka_bootstrap
         self._external_redis = redis_url
         self.service_names = list(services)
@@ -800,6 +870,7 @@ class DevStack:
         self.service_names.sort(key=SERVICES.index)  # start order is fixed
         self.topic_prefix = topic_prefix
         self.base_ports = base_ports
+        self.web_port = web_port
         self.extra_env = {k: str(v) for k, v in (env or {}).items()}
         self.modules = dict(modules or {})
         self.log_format = log_format
@@ -868,6 +939,8 @@ class DevStack:
                 self.redis = RedisProcess(self.data_dir, self._port(1), die_with_parent=self.die_with_parent)
                 self.redis.spawn()
             self.write_state()
+            if self.announce:
+                announce_stack(self.data_dir)
             if self.broker:
                 self.broker.wait_ready()
             else:
@@ -881,17 +954,29 @@ class DevStack:
                 if not ok:
                     raise DevStackError(f"Redis at {self.redis_url} does not answer: {detail}")
             self.ensure_topics()
+            grpc_ports = {name: self._port(10 + SERVICES.index(name)) or free_port() for name in self.service_names}
+            web_http = (self.web_port or self._port(20 + SERVICES.index(WEB)) or free_port()) \
+                if WEB in self.service_names else None
             for name in self.service_names:
                 i = SERVICES.index(name)
                 env = self.service_env(name)
+                if web_http and name == "notifier":  # links in notifications open the console's pages
+                    env.setdefault("ITM_PUBLIC_BASE_URL", f"http://localhost:{web_http}")
+                if name == WEB:  # the console calls every other service, and is the public base URL
+                    env.setdefault("ITM_PUBLIC_BASE_URL", f"http://localhost:{web_http}")
+                    for other in ("opportunity", "learning", "notifier", "profile"):
+                        if other in grpc_ports:
+                            env.setdefault(f"ITM_{other.upper()}_TARGET", f"{LOCALHOST}:{grpc_ports[other]}")
                 if "profile" in self.services:  # the opportunity service looks managers up there
                     env.setdefault("ITM_PROFILE_TARGET", self.services["profile"].grpc_target)
+                if "matcher" in grpc_ports:  # and asks the matcher for scores (search, applicants)
+                    env.setdefault("ITM_MATCHER_TARGET", f"{LOCALHOST}:{grpc_ports['matcher']}")
                 svc = ServiceProcess(
                     name,
                     env,
                     self.data_dir,
-                    grpc_port=self._port(10 + i),
-                    http_port=self._port(20 + i),
+                    grpc_port=grpc_ports[name],
+                    http_port=web_http if name == WEB else self._port(20 + i),
                     module=self.modules.get(name),
                     die_with_parent=self.die_with_parent,
                 )
@@ -934,6 +1019,7 @@ class DevStack:
             state = _read_state(self.state_path)
             if state is None or state.get("owner", {}).get("pid") == os.getpid():
                 self.state_path.unlink()
+                withdraw_stack(self.data_dir)
         if errors:
             raise errors[0]
 
@@ -1078,4 +1164,63 @@ def stop_from_state(
             result["owner"] = "signalled"
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
+    withdraw_stack(data_dir)
     return result
+
+
+# --------------------------------------------------------------------------- finding a stack
+
+
+def stacks_dir() -> Path:
+    """Where announced stacks are recorded: ``$XDG_STATE_HOME/itm/stacks`` (default ~/.local/state)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "itm" / "stacks"
+
+
+def _announcement(data_dir: str | os.PathLike[str]) -> Path:
+    key = hashlib.sha1(str(Path(data_dir).resolve()).encode()).hexdigest()[:16]
+    return stacks_dir() / f"{key}.json"
+
+
+def announce_stack(data_dir: str | os.PathLike[str]) -> None:
+    """Record that a stack lives in ``data_dir`` (``itm dev up`` does; ``locate_stacks`` reads it)."""
+    path = _announcement(data_dir)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"data_dir": str(Path(data_dir).resolve())}))
+    except OSError as exc:  # a read-only home only costs `itm status` from elsewhere
+        log.warning("could not record the stack in %s: %s", path, exc)
+
+
+def withdraw_stack(data_dir: str | os.PathLike[str]) -> None:
+    with contextlib.suppress(OSError):
+        _announcement(data_dir).unlink()
+
+
+def announced_stacks() -> list[Path]:
+    """Data dirs of announced stacks whose state file still exists (stale records are dropped)."""
+    found = []
+    for record in sorted(stacks_dir().glob("*.json")):
+        try:
+            data_dir = Path(json.loads(record.read_text())["data_dir"])
+        except (OSError, ValueError, KeyError, TypeError):
+            data_dir = None
+        if data_dir is not None and (data_dir / STATE_FILE).exists():
+            found.append(data_dir)
+        else:
+            with contextlib.suppress(OSError):
+                record.unlink()
+    return found
+
+
+def locate_stacks(data_dir: str | os.PathLike[str] | None = None, cwd: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Where to look for a local stack: ``data_dir`` when given (``--data-dir`` or
+    ITM_DATA_DIR); else the nearest ``.itm/stack.json`` from ``cwd`` upwards; else
+    every stack ``itm dev up`` announced (``stacks_dir``). Empty if none."""
+    if data_dir:
+        return [Path(data_dir)]
+    here = Path(cwd or os.getcwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / DEFAULT_DATA_DIR / STATE_FILE).exists():
+            return [d / DEFAULT_DATA_DIR]
+    return announced_stacks()

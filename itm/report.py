@@ -22,9 +22,39 @@ KPI_SERVICES = ("opportunity", "profile")
 
 async def kpis(redis, settings: Settings, since: date, until: date) -> dict:
     sums: dict[tuple[str, str], float] = defaultdict(float)
+    tallies: dict[str, list[int]] = {}
     for service in KPI_SERVICES:
-        for key, value in (await KpiBook(settings, service).period(redis, since, until)).items():
+        book = KpiBook(settings, service)
+        for key, value in (await book.period(redis, since, until)).items():
             sums[key] += value
+        for name, counts in (await book.tallies(redis, list(TALLIES))).items():
+            tallies.setdefault(name, []).extend(counts)
+    return kpis_from_sums(sums, since, until, tallies)
+
+
+async def kpis_over_grpc(stubs: dict, metadata, since: date, until: date, timeout: float = 10) -> dict:
+    """The same document from the services' ReportService (the web console: it reads no Redis).
+    ``stubs``: service name -> ReportServiceStub, for every name in KPI_SERVICES."""
+    from itm.v1 import reports_pb2
+
+    sums: dict[tuple[str, str], float] = defaultdict(float)
+    tallies: dict[str, list[int]] = {}
+    for service in KPI_SERVICES:
+        period = await stubs[service].GetKpiPeriod(reports_pb2.GetKpiPeriodRequest(
+            since=since.isoformat(), until=until.isoformat()), metadata=metadata, timeout=timeout)
+        for v in period.values:
+            sums[(v.name, v.labels)] += v.value
+        for t in period.tallies:
+            tallies.setdefault(t.name, []).extend(int(c) for c in t.counts)
+    return kpis_from_sums(sums, since, until, tallies)
+
+
+TALLIES = ("manager_talent_export",)
+
+
+def kpis_from_sums(sums: dict[tuple[str, str], float], since: date, until: date,
+                   tallies: dict[str, list[int]] | None = None) -> dict:
+    """The KPI document from the books' sums over the period (and the all-time tallies)."""
 
     def by(name: str, label: str) -> dict[str, float]:
         out: dict[str, float] = defaultdict(float)
@@ -37,6 +67,7 @@ async def kpis(redis, settings: Settings, since: date, until: date) -> dict:
     posted, filled = by("opportunities_posted", "type"), by("opportunities_filled", "type")
     ttf_sum, ttf_n = by("time_to_fill_seconds_sum", "type"), by("time_to_fill_seconds_observations", "type")
     types = sorted(set(posted) | set(filled))
+    export = sorted((tallies or {}).get("manager_talent_export", []), reverse=True)
     return {
         "period": {"since": since.isoformat(), "until": until.isoformat()},
         "by_type": {
@@ -49,8 +80,10 @@ async def kpis(redis, settings: Settings, since: date, until: date) -> dict:
             for t in types
         },
         "internal_moves": sum(by("internal_moves", "").values()),
-        "gig_hours_unlocked_per_week": sum(by("gig_hours_unlocked_per_week", "type").values()),
+        "gig_hours_unlocked_per_week": sum(by("gig_time_unlocked_seconds_per_week", "type").values()) / 3600,
         "skills_validated": by("skills_validated", "source"),
+        # all time, not per period: how many people each manager has let go to other teams
+        "manager_talent_export": {"managers": len(export), "people": sum(export), "per_manager": export},
     }
 
 

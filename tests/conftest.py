@@ -3,10 +3,24 @@
 Fixtures (all lazy: a session whose tests need none of them starts nothing):
 
 * ``infra`` (session): ``.kafka_bootstrap`` / ``.redis_url``. Taken from the
-  environment (KAFKA_BOOTSTRAP / REDIS_URL) when set; else testcontainers (Apache
-  Kafka + Redis 7) when ITM_TEST_CONTAINERS=1 and a Docker engine answers; else a
-  throwaway Tansu + redis-server on free ports (``.broker`` / ``.redis`` are then
-  the ``itm.devstack`` process handles, None otherwise).
+  environment (KAFKA_BOOTSTRAP / REDIS_URL) when set; else, when
+  ITM_TEST_CONTAINERS=1, ``container_infra``; else a throwaway Tansu +
+  redis-server on free ports (``.broker`` / ``.redis`` are then the
+  ``itm.devstack`` process handles, None otherwise).
+* ``containers`` (session): a Docker engine and the images of ``make images``
+  (``itm.containers``). The engine at DOCKER_HOST if one answers, else a private
+  dockerd (data and socket under the session's tmp dir, no bridge, no iptables,
+  host networking) stopped with every container at the end of the session. Skips
+  (one line in the summary says why) where no engine can be started; fails if
+  ITM_TEST_CONTAINERS=1 asked for containers.
+* ``container_infra`` (session): Tansu (``itm-broker:local``) and redis-server
+  (``itm-redis:local``) as containers by testcontainers (Ryuk disabled: its image
+  cannot be pulled), on loopback ports below 32768.
+* ``start_container``: like ``start_service``, but every service is an
+  ``itm:local`` container (``itm.containers.run.ContainerService``: kill, pause,
+  resume, restart) on ``container_infra``. Under ITM_TEST_CONTAINERS=1 the
+  ``start_service`` of the modules in ``CONTAINERIZED_MODULES`` starts containers
+  too, and ``service_class`` is ContainerService there.
 * ``kafka_bootstrap``, ``redis_url`` (session): the strings.
 * ``topic_prefix``: unique per test (``t<8 hex>.``); the registry's topics exist
   for it already. Use it for topics, consumer groups and Redis keys. Keys under
@@ -41,6 +55,14 @@ from itm.devstack import (
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+# under ITM_TEST_CONTAINERS=1 these modules' services run as containers of itm:local
+CONTAINERIZED_MODULES = frozenset({"test_e2e_path", "test_notifier", "test_notifier_workflow"})
+# one line for the summary: what the container tests did, or why they did not run
+_CONTAINERS_NOTE: list[str] = []
+
+
+def containers_requested() -> bool:
+    return os.environ.get("ITM_TEST_CONTAINERS") == "1"
 
 
 # --------------------------------------------------------------------------- hooks
@@ -56,6 +78,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if INTEGRATION_DIR in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.integration)
+    if containers_requested():
+        # the first integration test sets up the container infra: the engine and a build of the images
+        first = next((i for i in items if i.get_closest_marker("integration")), None)
+        if first is not None:
+            first.add_marker(pytest.mark.timeout(1800), append=False)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -63,6 +90,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     report = yield
     item.stash.setdefault(_REPORTS, {})[report.when] = report
     return report
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+    for line in _CONTAINERS_NOTE:
+        terminalreporter.write_line(line)
 
 
 def _test_failed(request: pytest.FixtureRequest) -> bool:
@@ -93,44 +125,8 @@ class Infra:
         self._cleanups.clear()
 
 
-def _docker_answers() -> bool:
-    try:
-        import docker
-
-        client = docker.from_env(timeout=3)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:
-        return False
-
-
-def _start_containers(infra_kwargs: dict[str, Any], cleanups: list[Any], need_kafka: bool, need_redis: bool) -> None:
-    try:
-        from testcontainers.community.kafka import KafkaContainer
-        from testcontainers.community.redis import RedisContainer
-    except ImportError:  # older layout
-        from testcontainers.kafka import KafkaContainer  # type: ignore[no-redef]
-        from testcontainers.redis import RedisContainer  # type: ignore[no-redef]
-
-    if need_kafka:
-        image = os.environ.get("ITM_TEST_KAFKA_IMAGE", "confluentinc/cp-kafka:7.6.0")
-        kafka = KafkaContainer(image).with_kraft()
-        kafka.start()
-        cleanups.append(kafka.stop)
-        infra_kwargs.update(kafka_bootstrap=kafka.get_bootstrap_server(), kafka_source="containers")
-    if need_redis:
-        image = os.environ.get("ITM_TEST_REDIS_IMAGE", "redis:7")
-        redis = RedisContainer(image).with_command("redis-server --appendonly yes --appendfsync always")
-        redis.start()
-        cleanups.append(redis.stop)
-        host, port = redis.get_container_host_ip(), redis.get_exposed_port(6379)
-        infra_kwargs.update(redis_url=f"redis://{host}:{port}/0", redis_source="containers")
-
-
 @pytest.fixture(scope="session")
-def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+def infra(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Infra]:
     kwargs: dict[str, Any] = {}
     cleanups: list[Any] = []
     if os.environ.get("KAFKA_BOOTSTRAP"):
@@ -139,8 +135,12 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
         kwargs.update(redis_url=os.environ["REDIS_URL"], redis_source="env")
     need_kafka, need_redis = "kafka_bootstrap" not in kwargs, "redis_url" not in kwargs
     try:
-        if (need_kafka or need_redis) and os.environ.get("ITM_TEST_CONTAINERS") == "1" and _docker_answers():
-            _start_containers(kwargs, cleanups, need_kafka, need_redis)
+        if (need_kafka or need_redis) and containers_requested():
+            boxed: Infra = request.getfixturevalue("container_infra")
+            if need_kafka:
+                kwargs.update(kafka_bootstrap=boxed.kafka_bootstrap, kafka_source="containers")
+            if need_redis:
+                kwargs.update(redis_url=boxed.redis_url, redis_source="containers")
         data_dir = None
         broker = redis = None
         if "kafka_bootstrap" not in kwargs or "redis_url" not in kwargs:
@@ -221,6 +221,127 @@ async def redis_client(redis_url: str):
         await client.aclose()
 
 
+# --------------------------------------------------------------------------- containers
+
+
+@dataclass
+class ContainerLab:
+    """An engine that answers and the four images of ``make images`` in it."""
+
+    env: dict[str, str]  # DOCKER_HOST for the docker CLI, docker-py and testcontainers
+    engine: Any = None  # itm.containers.engine.PrivateEngine when the harness started one
+    images: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _images_note(images: dict[str, dict[str, Any]], engine: Any) -> str:
+    parts = [f"{name} {row['size_mb']:.0f} MB{' built %.0f s' % row['seconds'] if row['built'] else ''}" for name, row in images.items()]
+    where = "a private dockerd" if engine is not None else "the engine at DOCKER_HOST"
+    return f"containers: {where}; images: " + ", ".join(parts)
+
+
+@pytest.fixture(scope="session")
+def containers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContainerLab]:
+    from itm.containers.engine import PrivateEngine, engine_answers, why_no_engine
+    from itm.containers.images import build_all, why_no_images
+
+    def unavailable(reason: str):
+        line = f"containers: not run: {reason}"
+        if line not in _CONTAINERS_NOTE:
+            _CONTAINERS_NOTE.append(line)
+        if containers_requested():
+            pytest.fail(f"ITM_TEST_CONTAINERS=1 but {reason}", pytrace=False)
+        pytest.skip(line)
+
+    if os.environ.get("ITM_TEST_CONTAINERS") == "0":
+        unavailable("ITM_TEST_CONTAINERS=0")
+    engine = None
+    if engine_answers():
+        env = {"TESTCONTAINERS_RYUK_DISABLED": "true"}
+    else:
+        reason = why_no_engine()
+        if reason:
+            unavailable(f"no Docker engine answers and none can be started here: {reason}")
+        if reason := why_no_images():
+            unavailable(reason)
+        engine = PrivateEngine(tmp_path_factory.mktemp("docker")).start()
+        env = engine.env
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)  # testcontainers and docker-py read them from the environment
+    try:
+        from testcontainers.core.config import testcontainers_config
+
+        testcontainers_config.ryuk_disabled = True
+        images = build_all(env)
+        _CONTAINERS_NOTE.append(_images_note(images, engine))
+        yield ContainerLab(env=env, engine=engine, images=images)
+    finally:
+        if engine is not None:
+            engine.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _run_container(image: str, command: list[str], **kwargs: Any) -> Any:
+    from testcontainers.core.container import DockerContainer
+
+    container = DockerContainer(image).with_command(command).with_kwargs(network_mode="host", labels={"org.itm.test": "1"}, **kwargs)
+    container.start()
+    return container
+
+
+@pytest.fixture(scope="session")
+def container_infra(containers: ContainerLab) -> Iterator[Infra]:
+    from itm.containers.images import BROKER_IMAGE, REDIS_IMAGE
+    from itm.devstack import free_port
+
+    cleanups: list[Any] = []
+    try:
+        kafka_port, redis_port = free_port(), free_port()
+        url = f"tcp://127.0.0.1:{kafka_port}"
+        broker = _run_container(
+            os.environ.get("ITM_TEST_BROKER_IMAGE", BROKER_IMAGE),
+            ["broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
+            read_only=True,
+        )
+        cleanups.append(broker.stop)
+        redis = _run_container(
+            os.environ.get("ITM_TEST_REDIS_IMAGE", REDIS_IMAGE),
+            ["--port", str(redis_port), "--bind", "127.0.0.1", "--dir", "/data", "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+            read_only=True,
+        )
+        cleanups.append(redis.stop)
+    except BaseException:
+        for cleanup in reversed(cleanups):
+            with contextlib.suppress(Exception):
+                cleanup()
+        raise
+    infra = Infra(
+        kafka_bootstrap=f"127.0.0.1:{kafka_port}",
+        redis_url=f"redis://127.0.0.1:{redis_port}/0",
+        kafka_source="containers",
+        redis_source="containers",
+        _cleanups=cleanups,
+    )
+    # the containers themselves, for chaos: .broker_container / .redis_container (testcontainers)
+    infra.broker_container, infra.redis_container = broker, redis  # type: ignore[attr-defined]
+    for what, (ok, detail) in {
+        "Kafka (Tansu container)": kafka_ready(infra.kafka_bootstrap, timeout=30),
+        "Redis (container)": redis_ready(infra.redis_url, timeout=30),
+    }.items():
+        if not ok:
+            logs = [c.get_wrapped_container().logs(tail=20).decode(errors="replace") for c in (broker, redis)]
+            infra.close()
+            pytest.fail(f"{what} for the tests is not reachable: {detail}; logs: {logs}", pytrace=False)
+    try:
+        yield infra
+    finally:
+        infra.close()
+
+
+
 # --------------------------------------------------------------------------- services
 
 
@@ -247,10 +368,11 @@ class _ServiceStarter:
     on each (``await svc.wait_healthy_async()`` keeps the event loop running).
     """
 
-    def __init__(self, infra: Infra, topic_prefix: str, root: Path):
+    def __init__(self, infra: Infra, topic_prefix: str, root: Path, lab: ContainerLab | None = None):
         self.infra = infra
         self.topic_prefix = topic_prefix
         self.root = root
+        self.lab = lab  # set: services run as itm:local containers (a custom ``module`` still as a process)
         self.started: list[ServiceProcess] = []
         self._counts: dict[str, int] = {}
 
@@ -281,8 +403,17 @@ class _ServiceStarter:
         profile = next((p for p in self.started if p.service == "profile"), None)
         if profile is not None:  # as DevStack does: services look people up in this test's profile service
             full_env["ITM_PROFILE_TARGET"] = profile.grpc_target
+        matcher = next((p for p in self.started if p.service == "matcher"), None)
+        if matcher is not None:  # and ask this test's matcher for scores
+            full_env["ITM_MATCHER_TARGET"] = matcher.grpc_target
         full_env.update({_env_name(k): _env_value(v) for k, v in env.items()})
-        svc = ServiceProcess(
+        kind: Any = ServiceProcess
+        extra: dict[str, Any] = {}
+        if self.lab is not None and module is None:
+            from itm.containers.run import ContainerService
+
+            kind, extra = ContainerService, {"docker_env": self.lab.env}
+        svc = kind(
             name,
             full_env,
             self.root,
@@ -290,6 +421,7 @@ class _ServiceStarter:
             http_port=http_port,
             module=module,
             instance=instance,
+            **extra,
         )
         self.started.append(svc)
         svc.start(wait=wait, timeout=timeout)
@@ -307,14 +439,55 @@ class _ServiceStarter:
             for svc in self.started:
                 print(f"\n===== {svc.name} (exit {svc.returncode}): last lines of {svc.log_path} =====")
                 print(svc.log_tail(80))
+        for svc in self.started:
+            if hasattr(svc, "remove"):  # a container: keep its log, remove it
+                with contextlib.suppress(Exception):
+                    svc.remove()
+
+
+def _containerized(request: pytest.FixtureRequest) -> bool:
+    return containers_requested() and request.module is not None and request.module.__name__.rsplit(".", 1)[-1] in CONTAINERIZED_MODULES
 
 
 @pytest.fixture
 def start_service(
     infra: Infra, topic_prefix: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[_ServiceStarter]:
-    starter = _ServiceStarter(infra, topic_prefix, tmp_path / "services")
+    lab = request.getfixturevalue("containers") if _containerized(request) else None
+    starter = _ServiceStarter(infra, topic_prefix, tmp_path / "services", lab)
     try:
         yield starter
     finally:
         starter.stop_all(show_logs=_test_failed(request))
+
+
+@pytest.fixture
+async def start_container(
+    containers: ContainerLab, container_infra: Infra, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[_ServiceStarter]:
+    """``start_service`` with every service an ``itm:local`` container on ``container_infra``;
+    ``.topic_prefix`` is this test's prefix (its topics exist)."""
+    from itm.runtime.topics import ensure_topics
+
+    prefix = f"c{uuid.uuid4().hex[:8]}."
+    await ensure_topics(container_infra.kafka_bootstrap, prefix=prefix)
+    starter = _ServiceStarter(container_infra, prefix, tmp_path / "services", containers)
+    try:
+        yield starter
+    finally:
+        starter.stop_all(show_logs=_test_failed(request))
+
+
+@pytest.fixture(scope="module")
+def service_class(request: pytest.FixtureRequest) -> Any:
+    """What a module that builds its own services should use: ``ServiceProcess``, or
+    under ITM_TEST_CONTAINERS=1 (for ``CONTAINERIZED_MODULES``) a ContainerService
+    bound to the session's engine (call ``.remove()`` after ``.stop()``)."""
+    if not _containerized(request):
+        return ServiceProcess
+    import functools
+
+    from itm.containers.run import ContainerService
+
+    lab = request.getfixturevalue("containers")
+    return functools.partial(ContainerService, docker_env=lab.env)

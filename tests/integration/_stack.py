@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ import grpc
 import pytest
 
 from itm.client import Clients
-from itm.devstack import ServiceProcess
+from itm.devstack import ServiceProcess, free_port
 from itm.runtime.consumer import make_consumer
 from itm.runtime.envelope import Event, decode
 from itm.runtime.settings import Settings
@@ -100,6 +101,7 @@ class ModuleStack:
     procs: dict[str, ServiceProcess] = field(default_factory=dict)
     log: EventLog | None = None
     clients: Clients | None = None
+    matcher_port: int = 0  # chosen before any service starts, so the others know where to ask
 
     @property
     def settings(self) -> Settings:
@@ -115,13 +117,18 @@ class ModuleStack:
         }
         if "profile" in self.procs:
             env["ITM_PROFILE_TARGET"] = self.procs["profile"].grpc_target
+        if self.matcher_port:
+            env["ITM_MATCHER_TARGET"] = f"127.0.0.1:{self.matcher_port}"
         env.update({f"ITM_{k.upper()}": str(v) for k, v in extra.items()})
         return env
 
     async def start(self, services: dict[str, dict], topics: list[str]) -> ModuleStack:
         await ensure_topics(self.infra.kafka_bootstrap, prefix=self.prefix)
+        if "matcher" in services:
+            self.matcher_port = free_port()
         for name, extra in services.items():  # profile first: the others learn its address
-            proc = ServiceProcess(name, self.env(name, **extra), self.root)
+            port = self.matcher_port if name == "matcher" else None
+            proc = ServiceProcess(name, self.env(name, **extra), self.root, grpc_port=port)
             self.procs[name] = proc
             proc.start(wait=False)
         for proc in self.procs.values():
@@ -172,3 +179,15 @@ async def expect_error(call, code: grpc.StatusCode, *fragments: str) -> grpc.aio
 
 def uid(prefix: str = "E") -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+async def eventually(check, timeout_s: float, what: str):
+    """``await check()`` until it returns something true (returned), or fail naming ``what``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        await asyncio.sleep(0.2)

@@ -28,7 +28,8 @@ def field_paths(descriptor, prefix="", seen=None):
 
 
 def test_matcher_facing_schemas_have_no_protected_attributes():
-    messages = [common_pb2.EmployeeMatchProfile, events_pb2.ThresholdCrossed, events_pb2.MatchUpdated]
+    messages = [common_pb2.EmployeeMatchProfile, events_pb2.ThresholdCrossed, events_pb2.MatchUpdated,
+                events_pb2.MatchesUpdated]
     messages += [events_pb2.SkillAdded, events_pb2.SkillVerified, events_pb2.EmployeeRegistered]
     for msg in messages:
         for path in field_paths(msg.DESCRIPTOR):
@@ -56,6 +57,7 @@ async def test_no_personal_name_reaches_the_matcher_its_state_or_its_events(star
     assert any(t.endswith("employees-changelog") for t in matcher_internal), matcher_internal
     names = [settings.topic(t) for t in PROFILE_TOPICS + OPPORTUNITY_TOPICS + ["match.threshold-crossed",
                                                                                  "match.updated",
+                                                                                 "match.updated.v2",
                                                                                  "matcher.opportunity-broadcast"]]
     consumer = AIOKafkaConsumer(*names, *matcher_internal, bootstrap_servers=kafka_bootstrap,
                                 auto_offset_reset="earliest", enable_auto_commit=False)

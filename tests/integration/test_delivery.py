@@ -32,7 +32,9 @@ async def read_topic(settings: Settings, topics: list[str], bootstrap: str, want
                 for records in (await consumer.getmany(timeout_ms=300)).values():
                     events.extend((r.topic[len(settings.topic_prefix):], r.key, r.value) for r in records)
     except TimeoutError:
-        raise AssertionError(f"after {timeout_s}s on {topics} only saw keys {[k for _, k, _ in events]}") from None
+        error = AssertionError(f"after {timeout_s}s on {topics} only saw keys {[k for _, k, _ in events]}")
+        error.events = events  # what was read, for a caller that judges a shortfall itself
+        raise error from None
     finally:
         await consumer.stop()
     return events

@@ -34,7 +34,7 @@ async def test_fairness_report_known_answer(start_service, topic_prefix, tmp_pat
     await hr.profile.SetPreferences(P.SetPreferencesRequest(employee_id="C0", preferences=P.MatchPreferences(
         opted_out=True)), metadata=hr.metadata)
     await hr.opportunity.PostOpportunity(O.PostOpportunityRequest(
-        title="SQL gig", type=common_pb2.OPPORTUNITY_TYPE_GIG, hours_per_week=4, owner_id="A0",
+        title="SQL gig", type=common_pb2.OPPORTUNITY_TYPE_GIG, hours_per_week=4, owner_id="C0",  # an owner is never matched with their own posting
         requirements=[O.RequirementInput(skill="sql", min_level=2)]), metadata=hr.metadata)
     async def scored(emp: str) -> bool:
         try:

@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from itm.client import Clients
 from itm.devstack import free_port
-from itm.runtime.auth import bearer
+from itm.runtime.auth import bearer, mint_token
 from itm.runtime.settings import Settings
-from itm.v1 import learning_pb2
+from itm.v1 import common_pb2, learning_pb2, opportunity_pb2, opportunity_pb2_grpc, profile_pb2, profile_pb2_grpc
 
 ISSUER = "https://idp.itm.test"
 
@@ -169,3 +169,37 @@ async def test_rate_limit_per_identity_and_request_size_bound(start_service, top
             title="x" * 10_000, hours=1), metadata=service.metadata)
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # larger than max_request_bytes
     await c.close()
+
+
+async def test_in_production_people_use_the_idp_and_services_call_each_other_with_the_shared_secret(
+        start_service, idp):
+    """ITM_ENVIRONMENT=production: a person's token comes from the OIDC provider; a service's HS256 token
+    (the opportunity service asking profile for an owner's manager) is still accepted; a person's
+    HS256 token is not, even signed with the real shared secret."""
+    idp.add_key("k1", rsa_key())
+    prod = dict(environment="production", auth_jwks_url=idp.url, token_issuer=ISSUER,
+                public_base_url="https://itm.example.com")
+    profile = start_service("profile", **prod)
+    opportunity = start_service("opportunity", **prod)
+    settings = Settings(token_issuer=ISSUER)  # the deployment's shared secret (the dev default here)
+    async with grpc.aio.insecure_channel(profile.grpc_target) as p, \
+            grpc.aio.insecure_channel(opportunity.grpc_target) as o:
+        hr, owner = bearer(idp.token("k1", sub="hr-1", role="hr_admin")), bearer(idp.token("k1", sub="E-own"))
+        people = profile_pb2_grpc.ProfileServiceStub(p)
+        for emp, manager in (("M-own", ""), ("E-own", "M-own")):
+            await people.CreateEmployee(profile_pb2.CreateEmployeeRequest(employee_id=emp, name=emp,
+                                                                          manager_id=manager), metadata=hr)
+        posted = await opportunity_pb2_grpc.OpportunityServiceStub(o).PostOpportunity(
+            opportunity_pb2.PostOpportunityRequest(
+                title="Big gig", type=common_pb2.OPPORTUNITY_TYPE_GIG, hours_per_week=15, duration_weeks=2, seats=1,
+                requirements=[opportunity_pb2.RequirementInput(skill="sql", min_level=2)]), metadata=owner)
+        assert posted.approver_id == "M-own"  # looked up in profile with the opportunity service's own token
+        for role in ("employee", "hr_admin"):
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await people.GetEmployee(profile_pb2.GetEmployeeRequest(employee_id="E-own"),
+                                         metadata=bearer(mint_token(settings, "E-own", role)))
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert "service role only" in err.value.details()
+        service = await people.GetEmployee(profile_pb2.GetEmployeeRequest(employee_id="E-own"),
+                                           metadata=bearer(mint_token(settings, "web", "service", on_behalf_of="E-own")))
+        assert service.manager_id == "M-own"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -78,13 +79,15 @@ async def test_one_posted_gig_and_one_fill_give_fill_rate_one_and_survive_a_rest
         'itm_kpi_opportunities_closed{outcome=cancelled,type=project}': 1,
         'itm_kpi_time_to_fill_seconds_count{type=gig}': 1, 'itm_kpi_time_to_fill_seconds_count{type=role}': 1,
         'itm_kpi_applications{type=gig}': 1, 'itm_kpi_applications{type=role}': 1,
-        'itm_kpi_gig_hours_unlocked_per_week{type=gig}': 6,
+        'itm_kpi_gig_time_unlocked_seconds_per_week{type=gig}': 6 * 3600,
         'itm_kpi_internal_moves{}': 1,
-        # one manager let two people go: the distribution has one member with count 2
+        # one manager let two people go (E1's gig time, E2's move): one member with count 2
         'itm_kpi_manager_talent_export_bucket{le=1.0}': 0, 'itm_kpi_manager_talent_export_bucket{le=2.0}': 1,
         'itm_kpi_manager_talent_export_count{}': 1, 'itm_kpi_manager_talent_export_sum{}': 2,
     }
-    before = await scrape(opportunity.http_url)
+    async with asyncio.timeout(30):  # the role's move comes back from the profile service (profile.employee-moved)
+        while (before := await scrape(opportunity.http_url)).get('itm_kpi_internal_moves{}') != 1:
+            await asyncio.sleep(0.2)
     for key, value in expected_opportunity.items():
         assert before.get(key) == pytest.approx(value), (key, before.get(key))
     assert before['itm_kpi_time_to_fill_seconds_sum{type=gig}'] < 60  # filled within the test

@@ -33,7 +33,7 @@ async def test_restart_on_an_empty_broker_rebuilds_the_matcher_without_duplicate
     try:
         targets = {n: p.grpc_target for n, p in second.services.items()}
         replayed = await _replay(targets, settings, REPLAY_ORDER)
-        assert replayed == {"learning": 6, "opportunity": 3, "profile": 6}
+        assert replayed == {"learning": 6, "opportunity": 3, "profile": 7}  # six employees and their manager
         c = Clients.connect(targets, settings)
         async with asyncio.timeout(60):
             while True:  # the matcher was empty; replay rebuilds its state
