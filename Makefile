@@ -2,6 +2,8 @@
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+# two pytest workers, each a whole module at a time (tests/conftest.py groups them); PYTEST_WORKERS= for one
+PYTEST_WORKERS ?= -n 2 --dist loadgroup
 STAMP := $(VENV)/.installed
 
 .PHONY: run demo test chromium container-tools proto proto-check proto-contract bench clean venv images
@@ -23,7 +25,7 @@ demo: $(STAMP)
 
 ## unit + integration + browser tests (starts its own broker and Redis; the browser tests drive Debian's chromium)
 test: $(STAMP) chromium container-tools
-	$(BIN)/python -m pytest -p no:cacheprovider --durations=40 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider --durations=40 $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 ## Debian's chromium for the browser tests: installed with apt when missing (as root), else a message saying what to install
 chromium:

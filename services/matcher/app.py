@@ -80,6 +80,8 @@ RULED_OUT = Counter("itm_match_pairs_ruled_out_total",
 CROSSINGS = Counter("itm_match_crossings_total", "match.threshold-crossed events emitted")
 SCORING_LATENCY = Histogram("itm_match_event_duration_seconds", "Time to apply one event and rescore its pairs",
                             ["cause"], buckets=metrics.LATENCY_BUCKETS)
+REREAD = Counter("itm_match_partitions_reread_total",
+                 "Partitions sought back because faust fetched records and never delivered them (a rebalance)")
 STALE = Gauge("itm_match_stale_employees", "Employees of this worker still scored with an older scoring configuration")
 OWNED = Gauge("itm_match_owned_partitions", "Employee partitions this matcher worker owns")
 # the KPI "share of employees with at least one match above their threshold": each worker
@@ -178,6 +180,7 @@ class MatcherApp:
         self.progress = PartitionProgress(settings, "matcher.match")  # stalled partitions -> itm.consumers
         # per assigned partition the next offset to process (for itm_consumer_lag)
         self.next_offsets: dict[TopicPartition, int] = {}
+        self.last_handled = 0.0  # monotonic time either agent last finished a record
         self.app = faust.App(
             settings.group("itm-matcher"),
             broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
@@ -227,6 +230,7 @@ class MatcherApp:
         """After every rebalance's table recovery, before the streams resume."""
         owned = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == self.broadcast_name}
         self.generation = getattr(self.app, "consumer_generation_id", 0) or 0
+        self.next_offsets.clear()  # faust resumes every partition from its committed offset
         self.rebuild_indexes(owned)
         self.owned = owned
         self.assigned_once = True
@@ -397,11 +401,80 @@ class MatcherApp:
         await self.replica_ready.wait()
         await self.mentors_ready.wait()
 
+    # -- records faust fetched and never delivered ------------------------------------------
+    async def reread_dropped_forever(self, every_s: float = 1.0, idle_s: float = 2.0) -> None:
+        """Re-read the records faust took from the broker and never handed to an agent.
+
+        faust 0.15 drops records silently in three places around a rebalance: a fetched
+        batch is abandoned when the generation changes or the flow stops mid-batch
+        (``Consumer.getmany``), and the stream skips records stamped with an older
+        generation (``Stream._c_aiter``). Its seek to the committed offsets covers the drops
+        that happen before table recovery ends; the later ones stay lost, the partition's
+        position past records nobody handled. Measured here (issue 15): a SIGKILLed worker's
+        partitions taken over with records waiting, position 16, last handled offset 9,
+        the crossings of offsets 10-15 never sent, and nothing logged.
+
+        So every ``every_s``: for each assigned input partition whose position is past the
+        next offset to handle while both agents have been idle for ``idle_s`` (so nothing is
+        on its way through a stream buffer) and no rebalance runs, seek back to that offset.
+        Handling is idempotent, so a record read twice changes nothing."""
+        suspect: dict[TopicPartition, int] = {}
+        warned = False
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self._reread_dropped(suspect, idle_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - next round (warned once, then at debug level)
+                (log.debug if warned else log.warning)("dropped-record check skipped: %r", exc)
+                warned = True
+
+    async def _reread_dropped(self, suspect: dict, idle_s: float) -> None:
+        consumer = getattr(self.app, "_consumer", None)
+        if (consumer is None or self.app.rebalancing or not self.assigned_once
+                or time.monotonic() - self.last_handled < idle_s):
+            suspect.clear()
+            return
+        inputs = {self.settings.topic(t) for t in OPPORTUNITY_TOPICS + PROFILE_TOPICS + [BROADCAST]}
+        thread = consumer._thread
+        aio = thread._ensure_consumer()
+        generation = getattr(self.app, "consumer_generation_id", 0)
+        behind = {}
+        for tp in consumer.assignment():
+            if tp.topic not in inputs:
+                continue
+            key = TopicPartition(tp.topic, tp.partition)
+            expected = self.next_offsets.get(key)
+            if expected is None:
+                expected = consumer._committed_offset.get(tp)
+            if expected is None:  # never committed, never handled here: rewind_never_committed's case
+                continue
+            position = await asyncio.wait_for(thread.call_thread(aio.position, key), 5)
+            if position is not None and position > expected:
+                behind[key] = expected
+        for key in list(suspect):
+            if key not in behind:
+                del suspect[key]
+        again = {key: offset for key, offset in behind.items() if suspect.get(key) == offset}
+        suspect.update(behind)
+        if not again or self.app.rebalancing or getattr(self.app, "consumer_generation_id", 0) != generation \
+                or time.monotonic() - self.last_handled < idle_s:
+            return
+        for key, offset in again.items():
+            await thread.call_thread(aio.seek, key, offset)
+            consumer._read_offset[key] = None  # else faust drops what it read before ("DROPPED MESSAGE")
+            suspect.pop(key, None)
+            REREAD.inc()
+        log.warning("re-reading records faust fetched and never delivered",
+                    extra={"partitions": {f"{k.topic}[{k.partition}]": o for k, o in sorted(again.items())}})
+
     # -- what every consumer reports (itm/runtime/metrics.py) ------------------------------
     def consumed(self, msg, consumer: str) -> None:
         """One record handled (whatever its outcome): itm_events_consumed_total, and the
         partition's next offset for the lag."""
         self.next_offsets[TopicPartition(msg.topic, msg.partition)] = msg.offset + 1
+        self.last_handled = time.monotonic()
         metrics.EVENTS_CONSUMED.labels(metrics.bare_topic(msg.topic, self.settings.topic_prefix), consumer).inc()
 
     def produced(self, topic: str, n: int = 1) -> None:
@@ -854,6 +927,7 @@ class MatcherApp:
             asyncio.create_task(self.group_less_reader(PROFILE_TOPICS, self.apply_mentor, self.mentors_ready,
                                                        "mentor index"), name="mentor-reader"),
             asyncio.create_task(self.observe_lag_forever(), name="consumer-lag"),
+            asyncio.create_task(self.reread_dropped_forever(), name="reread-dropped"),
         ]
         await self.app.start()
         self.running = True

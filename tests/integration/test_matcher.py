@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -55,7 +56,8 @@ class Stack:
     def _service(self, name: str, **env) -> ServiceProcess:
         label = f"{name}-{next(_n)}"
         full = {"ITM_KAFKA_BOOTSTRAP": self.infra.kafka_bootstrap, "ITM_REDIS_URL": self.infra.redis_url,
-                "ITM_TOPIC_PREFIX": self.prefix, "ITM_LOG_FORMAT": "console",
+                "ITM_TOPIC_PREFIX": self.prefix,
+                "ITM_LOG_FORMAT": os.environ.get("ITM_TEST_LOG_FORMAT", "console"),
                 "ITM_DATA_DIR": str(self.root / "data" / label)}
         full.update({f"ITM_{k.upper()}": str(v) for k, v in env.items()})
         proc = ServiceProcess(name, full, self.root, instance=label.split("-", 1)[1])
@@ -166,7 +168,48 @@ async def wait_crossings(stack: Stack, want: dict[str, int], opportunities, time
                     return seen
                 await asyncio.sleep(0.3)
     except TimeoutError:
-        raise AssertionError(f"after {timeout_s}s: crossings {ids}, wanted {want}\n{stack.logs()}") from None
+        short = [e for e, n in want.items() if len(ids.get(e, ())) < n]
+        raise AssertionError(f"after {timeout_s}s: crossings {ids}, wanted {want}\n"
+                             f"{await explain_missing(stack.settings, short)}\n{stack.logs()}") from None
+
+
+async def explain_missing(settings: Settings, employees: list[str]) -> str:
+    """For a report: where the records of ``employees`` are (profile topics, the matcher's
+    table changelog) and what the matcher group committed on those partitions."""
+    wanted = {e.encode() for e in employees}
+    lines = []
+    for topic in PROFILE_TOPICS:
+        for r in await read_all(settings, topic):
+            if r.key in wanted:
+                lines.append(f"{topic}[{r.partition}]@{r.offset} {r.key.decode()} v{decode(r.value).version}")
+    changelog = settings.topic("itm-matcher-employees-changelog")
+    consumer = make_consumer(settings, None, [])
+    await consumer.start()
+    try:
+        tps = [TopicPartition(changelog, p) for p in range(EMPLOYEE_PARTITIONS)]
+        ends = await high_watermarks(settings.kafka_bootstrap, tps)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        async with asyncio.timeout(30):
+            while any([await consumer.position(tp) < ends[tp] for tp in tps]):
+                for records in (await consumer.getmany(timeout_ms=300)).values():
+                    for r in records:
+                        if r.key and r.key.strip(b'"') in wanted:
+                            lines.append(f"changelog[{r.partition}]@{r.offset} {r.value[:300]!r}")
+    except Exception as exc:  # noqa: BLE001 - a report
+        lines.append(f"changelog not read: {exc!r}")
+    finally:
+        await consumer.stop()
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        inputs = [TopicPartition(settings.topic(t), p) for t in PROFILE_TOPICS + [BROADCAST]
+                  for p in range(EMPLOYEE_PARTITIONS)]
+        committed = await admin.list_consumer_group_offsets(settings.group("itm-matcher"), partitions=inputs)
+        lines += [f"committed {tp.topic}[{tp.partition}] = {meta.offset}" for tp, meta in sorted(committed.items())]
+    finally:
+        await admin.close()
+    return "\n".join(lines)
 
 
 async def matcher_caught_up(settings: Settings, timeout_s: float = 60) -> None:
