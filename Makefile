@@ -2,8 +2,8 @@
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-# two pytest workers, each a whole module at a time (tests/conftest.py groups them); PYTEST_WORKERS= for one
-PYTEST_WORKERS ?= -n 2 --dist loadgroup
+# two pytest workers, each a whole module at a time (tests/conftest.py orders them); PYTEST_WORKERS= for one
+PYTEST_WORKERS ?= -n 2 --dist loadfile
 STAMP := $(VENV)/.installed
 
 .PHONY: run demo test chromium container-tools proto proto-check proto-contract bench clean venv images

@@ -74,34 +74,29 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", "ignore:open_text is deprecated:DeprecationWarning")
 
 
-# `make test` runs two pytest-xdist workers (--dist loadgroup), each taking a whole group at a
-# time: a module (its module-scoped stack is set up once), or every module that needs the
-# private Docker engine (one engine, one build of the images). The longest groups go first so
-# that neither worker is left with a long one at the end.
-CONTAINER_MODULES = frozenset({"test_compose", "test_containers"})
-LONGEST_FIRST = ("containers", "test_matcher", "test_webhooks", "test_notifier_channels", "test_chaos_round",
-                 "test_console_roles", "test_notifier", "test_web_console", "test_hardening_consumers")
-
-
-def group_of(item: pytest.Item) -> str:
-    module = item.module.__name__.rsplit(".", 1)[-1] if item.module is not None else item.nodeid
-    if module in CONTAINER_MODULES or (containers_requested() and module in CONTAINERIZED_MODULES):
-        return "containers"
-    return module
+# `make test` runs two pytest-xdist workers with --dist loadfile: a worker takes a whole module
+# (its module-scoped stack starts once). The longest modules go first, so that neither worker is
+# left with a long one at the end; the two that need the Docker engine are far apart, so the
+# second finds the images built (itm.containers.images serialises builds with a lock anyway).
+LONGEST_FIRST = ("test_containers", "test_matcher", "test_webhooks", "test_notifier_channels", "test_chaos_round",
+                 "test_console_roles", "test_notifier", "test_compose", "test_web_console",
+                 "test_hardening_consumers")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if INTEGRATION_DIR in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.integration)
-        item.add_marker(pytest.mark.xdist_group(group_of(item)))
-    rank = {group: n for n, group in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda i: rank.get(group_of(i), len(rank)))  # stable: a module keeps its order
+    rank = {module: n for n, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda i: rank.get(Path(str(i.path)).stem, len(rank)))  # stable: a module keeps its order
     if containers_requested():
-        # the first integration test sets up the container infra: the engine and a build of the images
-        first = next((i for i in items if i.get_closest_marker("integration")), None)
-        if first is not None:
-            first.add_marker(pytest.mark.timeout(1800), append=False)
+        # a worker's first integration test sets up the container infra (the engine, a build of the
+        # images or a wait for the other worker's): any module's first one may be a worker's first
+        seen: set[Path] = set()
+        for item in items:
+            if item.get_closest_marker("integration") and item.path not in seen:
+                seen.add(item.path)
+                item.add_marker(pytest.mark.timeout(1800), append=False)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import fcntl
 import os
 import re
 import shutil
@@ -465,8 +466,17 @@ def build_redis(env: Mapping[str, str] | None) -> bool:
 
 
 def build_all(env: Mapping[str, str] | None = None, cache: Path | None = None) -> dict[str, dict[str, Any]]:
-    """Build (or keep) the four images; per image: built?, seconds, size in MB."""
+    """Build (or keep) the four images; per image: built?, seconds, size in MB. One build at a
+    time per checkout (a lock file in the cache): two test workers, or `make images` beside a
+    test run, share the wheelhouse, the source tree's build/ and the cached tarballs."""
     cache = cache or cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return _build_all(env, cache)
+
+
+def _build_all(env: Mapping[str, str] | None, cache: Path) -> dict[str, dict[str, Any]]:
     report: dict[str, dict[str, Any]] = {}
     steps = (
         (BASE_IMAGE, lambda: build_base(env, cache)),

@@ -181,6 +181,8 @@ class MatcherApp:
         # per assigned partition the next offset to process (for itm_consumer_lag)
         self.next_offsets: dict[TopicPartition, int] = {}
         self.last_handled = 0.0  # monotonic time either agent last finished a record
+        self.rewinding: dict[TopicPartition, int] = {}  # sought back to this offset after a gap
+        self.rewound_at: dict[TopicPartition, float] = {}
         self.app = faust.App(
             settings.group("itm-matcher"),
             broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
@@ -231,6 +233,8 @@ class MatcherApp:
         owned = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == self.broadcast_name}
         self.generation = getattr(self.app, "consumer_generation_id", 0) or 0
         self.next_offsets.clear()  # faust resumes every partition from its committed offset
+        self.rewinding.clear()
+        self._cap_commits()
         self.rebuild_indexes(owned)
         self.owned = owned
         self.assigned_once = True
@@ -285,6 +289,7 @@ class MatcherApp:
                     # the streams resumed would make it drop the rewound ones (issue 15 item 5: the
                     # chaos round lost the pushes of everything written while the only worker was down)
                     self.app.consumer._read_offset[tp] = None
+                    self.next_offsets[TopicPartition(tp.topic, tp.partition)] = 0  # in_sequence: from the start
                 log.info("rewound never-committed partitions", extra={"partitions": len(never)})
         except asyncio.CancelledError:
             raise
@@ -401,6 +406,80 @@ class MatcherApp:
         await self.replica_ready.wait()
         await self.mentors_ready.wait()
 
+    # -- every record handled, in order, before its offset is committed ----------------------
+    # faust 0.15 loses records around a rebalance (measured, issue 15: a SIGKILLed worker's
+    # partitions taken over with records waiting): it abandons a fetched batch when the
+    # generation changes or the flow stops mid-batch, its streams skip (and ack) records
+    # stamped with an older generation, and it counts a jump in offsets as a "gap" it may
+    # commit past. Input topics here are neither compacted nor transactional, so their offsets
+    # are contiguous: the agents handle each partition's records strictly in order
+    # (``in_sequence``), faust may commit a partition only up to the next record an agent has
+    # to handle (``_cap_commits``), and a partition whose position ran past that while the
+    # agents are idle is sought back (``reread_dropped_forever``).
+
+    def _expected(self, key: TopicPartition) -> int | None:
+        """The next offset an agent has to handle on ``key``: after the last one handled
+        since the assignment, or the committed offset faust resumed from (None: never committed)."""
+        expected = self.next_offsets.get(key)
+        if expected is None:
+            consumer = getattr(self.app, "_consumer", None)
+            expected = consumer._committed_offset.get(key) if consumer is not None else None
+        return expected if expected is not None and expected >= 0 else None
+
+    async def in_sequence(self, msg) -> bool:
+        """True if ``msg`` is the next record of its partition. A copy of a record already
+        handled is passed over; after a gap (records faust dropped), the partition is sought
+        back to the missing record once, and what arrives before it is passed over."""
+        key = TopicPartition(msg.topic, msg.partition)
+        expected = self._expected(key)
+        if expected is None or msg.offset == expected:
+            self.rewinding.pop(key, None)
+            return True
+        if msg.offset < expected:
+            return False  # handled already (a re-read after a seek back)
+        if self.rewinding.get(key) == expected:  # sought back already: wait for it
+            if time.monotonic() - self.rewound_at.get(key, 0) < 10:
+                return False
+            # the records before msg never came back: not dropped, absent (e.g. a truncated log)
+            log.warning("offsets missing from a partition; going on", extra={
+                "partition": f"{key.topic}[{key.partition}]", "from": expected, "to": msg.offset})
+            self.rewinding.pop(key, None)
+            return True
+        self.rewinding[key] = expected
+        self.rewound_at[key] = time.monotonic()
+        await self.seek_back({key: expected}, "a gap in the records of a partition")
+        return False
+
+    async def seek_back(self, offsets: dict[TopicPartition, int], why: str) -> None:
+        consumer = self.app._consumer
+        thread = consumer._thread
+        aio = thread._ensure_consumer()
+        for key, offset in offsets.items():
+            # in the consumer's own thread (see rewind_never_committed)
+            await thread.call_thread(aio.seek, key, offset)
+            consumer._read_offset[key] = None  # else faust drops what it read before ("DROPPED MESSAGE")
+            REREAD.inc()
+        log.warning("re-reading records faust fetched and never delivered", extra={
+            "why": why, "partitions": {f"{k.topic}[{k.partition}]": o for k, o in sorted(offsets.items())}})
+
+    def _cap_commits(self) -> None:
+        """Let faust commit an input partition only up to the next record to handle (once per consumer)."""
+        consumer = self.app._consumer
+        if getattr(consumer, "_itm_capped", False):
+            return
+        new_offset = consumer._new_offset
+        inputs = {self.settings.topic(t) for t in OPPORTUNITY_TOPICS + PROFILE_TOPICS + [BROADCAST]}
+
+        def capped(tp):
+            offset = new_offset(tp)
+            if offset is None or tp.topic not in inputs:
+                return offset
+            handled = self.next_offsets.get(TopicPartition(tp.topic, tp.partition))
+            return None if handled is None else min(offset, handled)
+
+        consumer._new_offset = capped
+        consumer._itm_capped = True
+
     # -- records faust fetched and never delivered ------------------------------------------
     async def reread_dropped_forever(self, every_s: float = 1.0, idle_s: float = 2.0) -> None:
         """Re-read the records faust took from the broker and never handed to an agent.
@@ -445,9 +524,7 @@ class MatcherApp:
             if tp.topic not in inputs:
                 continue
             key = TopicPartition(tp.topic, tp.partition)
-            expected = self.next_offsets.get(key)
-            if expected is None:
-                expected = consumer._committed_offset.get(tp)
+            expected = self._expected(key)
             if expected is None:  # never committed, never handled here: rewind_never_committed's case
                 continue
             position = await asyncio.wait_for(thread.call_thread(aio.position, key), 5)
@@ -461,13 +538,9 @@ class MatcherApp:
         if not again or self.app.rebalancing or getattr(self.app, "consumer_generation_id", 0) != generation \
                 or time.monotonic() - self.last_handled < idle_s:
             return
-        for key, offset in again.items():
-            await thread.call_thread(aio.seek, key, offset)
-            consumer._read_offset[key] = None  # else faust drops what it read before ("DROPPED MESSAGE")
+        for key in again:
             suspect.pop(key, None)
-            REREAD.inc()
-        log.warning("re-reading records faust fetched and never delivered",
-                    extra={"partitions": {f"{k.topic}[{k.partition}]": o for k, o in sorted(again.items())}})
+        await self.seek_back(again, "a partition's position past its last record handled, the agents idle")
 
     # -- what every consumer reports (itm/runtime/metrics.py) ------------------------------
     def consumed(self, msg, consumer: str) -> None:
@@ -536,6 +609,8 @@ class MatcherApp:
     async def broadcast_agent(self, stream):
         async for event in stream.events():
             msg = event.message
+            if not await self.in_sequence(msg):
+                continue
             try:
                 decode(event.value)
             except MalformedEvent as exc:  # dead-lettered once here, not once per copy
@@ -552,6 +627,8 @@ class MatcherApp:
         await self.ready()
         async for event in stream.events():
             msg = event.message
+            if not await self.in_sequence(msg):
+                continue
             tp = TopicPartition(msg.topic, msg.partition)
             self.progress.holding(tp, msg.offset)
             await self.handle_guarded(event)

@@ -845,8 +845,6 @@ async def test_two_workers_give_the_same_crossings_and_answer_for_each_other(sta
     assert len({w["address"] for w in workers}) == 2
 
 
-@pytest.mark.xfail(strict=False, reason="open finding, issue 15 (docs/chaos.md): a matcher restarted after SIGKILL or a "
-                   "scoring change sometimes lacks table state or stalls on a partition (seen 1 run in 3 on 2026-12-02)")
 async def test_a_worker_killed_mid_stream_loses_and_doubles_no_crossing(stack, tag):
     c, s = stack.clients, stack.settings
     alive = [p for p in stack.matchers if p.returncode is None]
@@ -894,8 +892,6 @@ async def test_a_worker_killed_mid_stream_loses_and_doubles_no_crossing(stack, t
         await channel.close()
 
 
-@pytest.mark.xfail(strict=False, reason="open finding, issue 15 (docs/chaos.md): a matcher restarted after SIGKILL or a "
-                   "scoring change sometimes lacks table state or stalls on a partition (seen 1 run in 3 on 2026-12-02)")
 async def test_a_new_scoring_version_rescores_everything_and_notifies_only_the_newly_qualified(stack, tag):
     c, s = stack.clients, stack.settings
     claimed = [e for p in range(EMPLOYEE_PARTITIONS) for e in ids_in(p, f"P{tag}-{p}-", 1)]
