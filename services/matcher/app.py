@@ -234,7 +234,6 @@ class MatcherApp:
         self.generation = getattr(self.app, "consumer_generation_id", 0) or 0
         self.next_offsets.clear()  # faust resumes every partition from its committed offset
         self.rewinding.clear()
-        self._cap_commits()
         self.rebuild_indexes(owned)
         self.owned = owned
         self.assigned_once = True
@@ -284,11 +283,8 @@ class MatcherApp:
                 for tp in never:  # seek(0), not seek_to_beginning: a pending reset has no position, and
                     # faust's livelock check then asserts (measured); on Kafka an expired 0 resets to earliest
                     await thread.call_thread(consumer.seek, TopicPartition(tp.topic, tp.partition), 0)
-                    # and faust's read offset with it: faust drops every record below the offset it
-                    # last read from a partition ("DROPPED MESSAGE"), so records that arrived after
-                    # the streams resumed would make it drop the rewound ones (issue 15 item 5: the
-                    # chaos round lost the pushes of everything written while the only worker was down)
-                    self.app.consumer._read_offset[tp] = None
+                    # (faust's read offsets, which made it drop the rewound records, are out of the
+                    # way for input partitions: _own_input_offsets)
                     self.next_offsets[TopicPartition(tp.topic, tp.partition)] = 0  # in_sequence: from the start
                 log.info("rewound never-committed partitions", extra={"partitions": len(never)})
         except asyncio.CancelledError:
@@ -407,15 +403,18 @@ class MatcherApp:
         await self.mentors_ready.wait()
 
     # -- every record handled, in order, before its offset is committed ----------------------
-    # faust 0.15 loses records around a rebalance (measured, issue 15: a SIGKILLed worker's
-    # partitions taken over with records waiting): it abandons a fetched batch when the
+    # faust 0.15 loses records around a rebalance. Measured (issue 15): a SIGKILLed worker's
+    # partitions taken over with records waiting; on one of them the survivor's position was 16,
+    # the committed offset 10 and the last record handled 9, and the crossings of offsets 10-15
+    # were never sent, with nothing logged; on another the group committed past two records no
+    # worker had handled. faust abandons a fetched batch when the
     # generation changes or the flow stops mid-batch, its streams skip (and ack) records
     # stamped with an older generation, and it counts a jump in offsets as a "gap" it may
     # commit past. Input topics here are neither compacted nor transactional, so their offsets
     # are contiguous: the agents handle each partition's records strictly in order
-    # (``in_sequence``), faust may commit a partition only up to the next record an agent has
-    # to handle (``_cap_commits``), and a partition whose position ran past that while the
-    # agents are idle is sought back (``reread_dropped_forever``).
+    # (``in_sequence``), faust commits a partition up to the next record an agent has to handle
+    # and drops nothing by its own read offsets (``_own_input_offsets``), and a partition whose
+    # position ran past that while the agents are idle is sought back (``reread_dropped_forever``).
 
     def _expected(self, key: TopicPartition) -> int | None:
         """The next offset an agent has to handle on ``key``: after the last one handled
@@ -438,7 +437,7 @@ class MatcherApp:
         if msg.offset < expected:
             return False  # handled already (a re-read after a seek back)
         if self.rewinding.get(key) == expected:  # sought back already: wait for it
-            if time.monotonic() - self.rewound_at.get(key, 0) < 10:
+            if time.monotonic() - self.rewound_at.get(key, 0) < 30:
                 return False
             # the records before msg never came back: not dropped, absent (e.g. a truncated log)
             log.warning("offsets missing from a partition; going on", extra={
@@ -457,46 +456,44 @@ class MatcherApp:
         for key, offset in offsets.items():
             # in the consumer's own thread (see rewind_never_committed)
             await thread.call_thread(aio.seek, key, offset)
-            consumer._read_offset[key] = None  # else faust drops what it read before ("DROPPED MESSAGE")
             REREAD.inc()
         log.warning("re-reading records faust fetched and never delivered", extra={
             "why": why, "partitions": {f"{k.topic}[{k.partition}]": o for k, o in sorted(offsets.items())}})
 
-    def _cap_commits(self) -> None:
-        """Let faust commit an input partition only up to the next record to handle (once per consumer)."""
-        consumer = self.app._consumer
-        if getattr(consumer, "_itm_capped", False):
+    def _own_input_offsets(self) -> None:
+        """Before faust starts: for the input partitions, faust neither drops a record by its
+        read offset nor fills a "gap" (``_read_offset`` answers None for them: ``in_sequence``
+        passes over copies), and commits the next record to handle, nothing beyond
+        (``_new_offset``; faust's own bookkeeping of acks still runs, so it stays bounded)."""
+        consumer = self.app.consumer
+        if getattr(consumer, "_itm_owned_offsets", False):
             return
+        inputs = frozenset(self.settings.topic(t) for t in OPPORTUNITY_TOPICS + PROFILE_TOPICS + [BROADCAST])
+
+        class ReadOffsets(type(consumer._read_offset)):
+            def __getitem__(self, tp):
+                return None if tp[0] in inputs else super().__getitem__(tp)
+
+        read = ReadOffsets(consumer._read_offset.default_factory)
+        read.update(consumer._read_offset)
+        consumer._read_offset = read
         new_offset = consumer._new_offset
-        inputs = {self.settings.topic(t) for t in OPPORTUNITY_TOPICS + PROFILE_TOPICS + [BROADCAST]}
 
-        def capped(tp):
+        def next_to_handle(tp):
             offset = new_offset(tp)
-            if offset is None or tp.topic not in inputs:
+            if tp.topic not in inputs:
                 return offset
-            handled = self.next_offsets.get(TopicPartition(tp.topic, tp.partition))
-            return None if handled is None else min(offset, handled)
+            return self.next_offsets.get(TopicPartition(tp.topic, tp.partition))
 
-        consumer._new_offset = capped
-        consumer._itm_capped = True
+        consumer._new_offset = next_to_handle
+        consumer._itm_owned_offsets = True
 
     # -- records faust fetched and never delivered ------------------------------------------
     async def reread_dropped_forever(self, every_s: float = 1.0, idle_s: float = 2.0) -> None:
-        """Re-read the records faust took from the broker and never handed to an agent.
-
-        faust 0.15 drops records silently in three places around a rebalance: a fetched
-        batch is abandoned when the generation changes or the flow stops mid-batch
-        (``Consumer.getmany``), and the stream skips records stamped with an older
-        generation (``Stream._c_aiter``). Its seek to the committed offsets covers the drops
-        that happen before table recovery ends; the later ones stay lost, the partition's
-        position past records nobody handled. Measured here (issue 15): a SIGKILLed worker's
-        partitions taken over with records waiting, position 16, last handled offset 9,
-        the crossings of offsets 10-15 never sent, and nothing logged.
-
-        So every ``every_s``: for each assigned input partition whose position is past the
-        next offset to handle while both agents have been idle for ``idle_s`` (so nothing is
-        on its way through a stream buffer) and no rebalance runs, seek back to that offset.
-        Handling is idempotent, so a record read twice changes nothing."""
+        """Seek back an assigned input partition whose position ran past the next record to
+        handle while both agents have been idle for ``idle_s`` (so nothing is on its way
+        through a stream buffer) and no rebalance runs, seen so on two checks in a row:
+        faust dropped the tail of what it fetched (see the section's comment)."""
         suspect: dict[TopicPartition, int] = {}
         warned = False
         while True:
@@ -1006,6 +1003,7 @@ class MatcherApp:
             asyncio.create_task(self.observe_lag_forever(), name="consumer-lag"),
             asyncio.create_task(self.reread_dropped_forever(), name="reread-dropped"),
         ]
+        self._own_input_offsets()
         await self.app.start()
         self.running = True
         try:
