@@ -28,8 +28,6 @@ from aiohttp import web
 
 from services.web.keys import SETTINGS
 
-SESSION_KEY = "itm.session"
-DIRTY_KEY = "itm.session.dirty"
 MAX_COOKIE_BYTES = 4000  # browsers drop cookies above ~4 KiB
 
 
@@ -46,6 +44,10 @@ class Session:
     @property
     def signed_in(self) -> bool:
         return bool(self.subject) and self.expires_at > time.time()
+
+
+SESSION_KEY = web.RequestKey("itm.session", Session)
+DIRTY_KEY = web.RequestKey("itm.session.dirty", bool)
 
 
 def _b64(data: bytes) -> str:

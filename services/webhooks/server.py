@@ -201,8 +201,10 @@ class Webhooks:
 
     async def letters(self, sub_id: str, after: str, size: int) -> tuple[list[webhooks_pb2.WebhookDeadLetter], str, int]:
         start = f"({after}" if after else "-"
-        entries = await self.redis.xrange(self.keys.dead(sub_id), start, "+", count=size + 1)
-        total = await self.redis.xlen(self.keys.dead(sub_id))
+        async with self.redis.pipeline(transaction=True) as pipe:  # one snapshot: a page never disagrees with its total
+            pipe.xrange(self.keys.dead(sub_id), start, "+", count=size + 1)
+            pipe.xlen(self.keys.dead(sub_id))
+            entries, total = await pipe.execute()
         more = len(entries) > size
         entries = entries[:size]
         letters = [self.letter(sub_id, i, f) for i, f in entries]
