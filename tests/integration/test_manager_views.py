@@ -10,7 +10,7 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from _stack import ModuleStack, all_topics, expect_error, uid
+from _stack import ModuleStack, all_topics, eventually, expect_error, uid
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from itm.v1 import common_pb2, opportunity_pb2 as O, profile_pb2 as P
@@ -99,7 +99,13 @@ async def test_a_manager_lists_their_team_in_the_manager_view(stack):
     proc.stop(timeout=15)
     proc.start(wait=False)
     await proc.wait_healthy_async(60)
-    assert [e.employee_id for e in await team(mgr, boss)] == sorted([reports[0], elsewhere])
+    # the backfill runs beside serving (a one-time migration of data stored before the index)
+    want = sorted([reports[0], elsewhere])
+
+    async def indexed():
+        return [e.employee_id for e in await team(mgr, boss)] == want
+
+    await eventually(indexed, 30, f"the team index backfilled with {want}")
 
 
 async def test_the_release_approver_sees_what_is_released_and_the_cap(stack):
