@@ -147,6 +147,8 @@ async def test_the_dead_letter_producer_survives_a_consumer_restart(topic_prefix
                 ("profile.employee-erased", f"G{round_}", good("profile.employee-erased", f"G{round_}", erased)),
             ])
             await wait_until(lambda: _true(f"G{round_}" in handled), 30, f"round {round_}'s good record")
+            # and the garbage's letter (its key may sit on another partition than the good record's)
+            await read_topic(settings, ["itm.dead-letter"], kafka_bootstrap, lambda ev: len(ev) >= round_)
             task.cancel()  # what a crash or a shutdown does: run() ends and closes the consumer
             with contextlib.suppress(asyncio.CancelledError):
                 await task
