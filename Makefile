@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # two pytest workers, each a whole module at a time (tests/conftest.py orders them); PYTEST_WORKERS= for one
 PYTEST_WORKERS ?= -n 2 --dist loadfile
+# a failed test runs once more and shows as R in the summary (known races: README, Tests); PYTEST_RERUNS= for none
+PYTEST_RERUNS ?= --reruns 1 --reruns-delay 1
 STAMP := $(VENV)/.installed
 
 .PHONY: run demo test chromium container-tools proto proto-check proto-contract bench clean venv images
@@ -25,7 +27,7 @@ demo: $(STAMP)
 
 ## unit + integration + browser tests (starts its own broker and Redis; the browser tests drive Debian's chromium)
 test: $(STAMP) chromium container-tools
-	$(BIN)/python -m pytest -p no:cacheprovider --durations=40 $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider --durations=40 $(PYTEST_WORKERS) $(PYTEST_RERUNS) $(PYTEST_ARGS)
 
 ## Debian's chromium for the browser tests: installed with apt when missing (as root), else a message saying what to install
 chromium:
