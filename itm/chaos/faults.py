@@ -9,6 +9,7 @@ the printout says what each one did.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -89,25 +90,25 @@ def poison_records(prefix: str) -> list[tuple[str, bytes, bytes]]:
 
 
 class Pacer:
-    """Holds the workload at the next fault's mark until that fault is in effect, so every
-    fault lands while writes are going on (a fast stack would otherwise finish its writes
-    while the first kill is still starting the service again)."""
+    """Holds the workload at each fault's mark until that fault is in effect, so every
+    fault lands while writes are going on. All marks are held from the start: a fault that
+    takes a while (a restart, a kill and start) would otherwise let the writes run past the
+    marks of the faults after it, which then fired after the last write (a fast stack
+    finished a full round's writes while the notifier was still restarting)."""
 
     def __init__(self):
-        self.mark = 2.0           # share of the writes the next fault waits for (2: none left)
-        self.in_effect = asyncio.Event()
-        self.in_effect.set()
+        self.pending: list[float] = []  # marks (shares of the writes) of the faults not in effect yet
 
-    def expect(self, at: float) -> None:
-        self.mark = at
-        self.in_effect.clear()
+    def plan(self, marks) -> None:
+        self.pending = sorted(marks)
 
-    def fired(self) -> None:
-        self.mark = 2.0
-        self.in_effect.set()
+    def fired(self, at: float) -> None:
+        """The fault at mark ``at`` is in effect (or failed, or was skipped): stop holding for it."""
+        if at in self.pending:
+            self.pending.remove(at)
 
     async def wait(self, share: float) -> None:
-        while share >= self.mark and not self.in_effect.is_set():
+        while self.pending and share >= self.pending[0]:
             await asyncio.sleep(0.05)
 
 
@@ -151,22 +152,27 @@ async def run_schedule(backend, schedule: list[Fault], progress, done: asyncio.E
     out = []
     names = set(backend.names())
     pacer = pacer or Pacer()
-    for fault in sorted(schedule, key=lambda f: f.at):
+
+    def missing(fault: Fault) -> str:
         target = "kafka" if fault.kind == "pause-broker" else "redis" if fault.kind == "restart-redis" else fault.target
-        if target and target not in names:
+        return target if target and target not in names else ""
+
+    schedule = sorted(schedule, key=lambda f: f.at)
+    pacer.plan(f.at for f in schedule if not missing(f))
+    for fault in schedule:
+        if target := missing(fault):
             out.append(f"{fault.describe()}: skipped (no {target} in this stack)")
             continue
-        pacer.expect(fault.at)
         while progress() < fault.at and not done.is_set():
             await asyncio.sleep(0.05)
         started = time.monotonic()
         try:
-            await inject(backend, fault, pacer.fired)
+            await inject(backend, fault, functools.partial(pacer.fired, fault.at))
             line = f"{fault.describe()} ({time.monotonic() - started:.1f} s)"
         except Exception as exc:  # noqa: BLE001 - report it; the round goes on
             line = f"{fault.describe()}: FAILED {exc!r}"[:300]
         finally:
-            pacer.fired()
+            pacer.fired(fault.at)
         say(f"  fault {line}")
         out.append(line)
     return out

@@ -1,11 +1,10 @@
 """``itm chaos`` for real: a short round over the embedded stack (local processes), as CI
 runs it: about 2,000 acknowledged writes, a matcher and a notifier SIGKILL, poison
 records, the broker paused, a profile SIGKILL. The round must come out clean: no push
-lost, doubled or unexpected, no acknowledged write missing. Pushes lost after the only matcher
-worker's SIGKILL were the open finding until 2026-12-03 (docs/chaos.md: faust dropped records
-around a rebalance; fixed in the matcher); until CI has shown it gone for a while, a round whose
-only finding is such a loss is reported as xfail, anything else fails. (The report's findings are
-tested in tests/unit/test_chaos_plan.py; the full round's printout is in docs/chaos.md.)
+lost, doubled or unexpected, no acknowledged write missing. (Pushes lost after the only matcher
+worker's SIGKILL were a finding until 2026-12-03, docs/chaos.md: faust dropped records around a
+rebalance; fixed in the matcher. The report's findings are tested in tests/unit/test_chaos_plan.py;
+the full round's printout is in docs/chaos.md.)
 """
 
 from __future__ import annotations
@@ -36,9 +35,6 @@ def test_a_short_chaos_round_over_local_processes_is_clean(tmp_path):
     assert int(lines["writes acknowledged"].split()[0]) == WRITES
     assert int(lines["faults injected"]) == 5
     assert "skipped" not in done.stdout
-    for finding in ("duplicated", "unexpected", "acknowledged but missing"):
+    for finding in ("lost", "duplicated", "unexpected", "acknowledged but missing"):
         assert lines[finding].strip() == "0", out
-    if lines["lost"].strip() != "0":  # everything else held; only the open finding may show
-        pytest.xfail(f"the restart-loss finding again (docs/chaos.md, issue 15): {lines['lost'].strip()} pushes "
-                     "lost after the only matcher worker's SIGKILL")
     assert done.returncode == 0 and done.stdout.rstrip().endswith("CLEAN"), out[-3000:]

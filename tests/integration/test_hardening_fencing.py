@@ -151,10 +151,8 @@ async def test_a_worker_frozen_past_its_session_and_resumed_doubles_no_crossing(
     doubled = {pair: n for pair, n in ids.items() if len(n) > 1}
     assert not doubled, f"{len(doubled)} pairs crossed with more than one event id: {sorted(doubled)[:5]}"
     assert ids and set(ids) <= expected, "no crossing at all, or crossings of pairs that cannot qualify"
-    if missing := expected - set(ids):  # never doubled, but lost: the restart-loss finding (fixed 2026-12-03)
-        pytest.xfail(f"the restart-loss finding again (docs/chaos.md, issue 15): {len(missing)} of {len(expected)} "
-                     "crossings lost "
-                     f"after the rebalance, e.g. {sorted(missing)[:3]}")
+    missing = expected - set(ids)  # lost after the rebalance: a finding until 2026-12-03 (docs/chaos.md)
+    assert not missing, f"{len(missing)} of {len(expected)} crossings lost, e.g. {sorted(missing)[:3]}"
     print(f"fencing: {len(events)} crossing records for {len(expected)} pairs, "
           f"{len(events) - len(expected)} redelivered with the same id")
 

@@ -105,13 +105,62 @@ def test_the_report_is_clean_only_without_any_finding():
 def test_the_pacer_holds_writes_at_a_fault_mark_until_the_fault_is_in_effect():
     async def scenario():
         pacer = faults.Pacer()
-        await asyncio.wait_for(pacer.wait(0.5), 1)  # no fault expected: never held
-        pacer.expect(0.3)
-        await asyncio.wait_for(pacer.wait(0.2), 1)  # before the mark: not held
+        await asyncio.wait_for(pacer.wait(0.5), 1)  # no fault planned: never held
+        pacer.plan([0.6, 0.3])
+        await asyncio.wait_for(pacer.wait(0.2), 1)  # before the first mark: not held
         held = asyncio.ensure_future(pacer.wait(0.3))
         await asyncio.sleep(0.2)
         assert not held.done()
-        pacer.fired()
+        pacer.fired(0.3)
         await asyncio.wait_for(held, 1)
+        # the next fault's mark holds too, before that fault is even next (the one before it may take long)
+        later = asyncio.ensure_future(pacer.wait(0.7))
+        await asyncio.sleep(0.2)
+        assert not later.done()
+        pacer.fired(0.6)
+        await asyncio.wait_for(later, 1)
+
+    asyncio.run(scenario())
+
+
+def test_a_slow_fault_does_not_let_the_writes_run_past_the_next_faults(monkeypatch):
+    """Writes as fast as they come; the first fault takes a while. Every fault must fire
+    while writes are still going on, never after the last one."""
+    class SlowBackend:
+        kafka_bootstrap = topic_prefix = ""
+
+        def names(self):
+            return ["profile", "notifier"]
+
+        async def restart(self, name):
+            await asyncio.sleep(0.3)
+
+    async def scenario():
+        pacer, acked, planned, done = faults.Pacer(), [0], 1000, asyncio.Event()
+        at_fire = []
+
+        async def writes():
+            while acked[0] < planned:
+                await pacer.wait(acked[0] / planned)
+                acked[0] += 1
+                await asyncio.sleep(0)
+            done.set()
+
+        schedule = [faults.Fault(0.1, "restart", "profile"), faults.Fault(0.2, "restart", "notifier"),
+                    faults.Fault(0.3, "restart", "profile")]
+        original = faults.inject
+
+        async def inject(backend, fault, in_effect=lambda: None):
+            at_fire.append(acked[0])
+            await original(backend, fault, in_effect)
+
+        monkeypatch.setattr(faults, "inject", inject)
+        writer = asyncio.ensure_future(writes())
+        lines = await faults.run_schedule(SlowBackend(), schedule, lambda: acked[0] / planned, done,
+                                          say=lambda _: None, pacer=pacer)
+        await writer
+        assert len(lines) == 3 and not any("FAILED" in line for line in lines)
+        assert all(n < planned for n in at_fire), at_fire
+        assert at_fire == sorted(at_fire) and at_fire[1] <= 0.2 * planned + 1 and at_fire[2] <= 0.3 * planned + 1
 
     asyncio.run(scenario())
