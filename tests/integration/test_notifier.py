@@ -311,6 +311,15 @@ async def test_a_client_that_missed_three_notifications_gets_exactly_those_three
         await sub.close()
 
 
+async def live_connections(proc: ServiceProcess, transport: str, n: float) -> None:
+    """Wait until ``proc`` holds ``n`` open connections of ``transport`` and they are past their
+    catch-up (an empty inbox: one read, well within the pause)."""
+    async def enough():
+        return await metric(proc, "itm_notifier_connected_clients", transport=transport) >= n
+    await eventually(enough, 10, f"{n:.0f} open {transport} connections")
+    await asyncio.sleep(0.3)
+
+
 async def _inbox_len_is(stack, employee, n):
     return len(await inbox(stack, employee)) == n
 
@@ -536,9 +545,15 @@ async def test_quiet_hours_store_but_hold_the_live_push_until_they_end(stack):
     h = datetime.now(ZoneInfo(tz)).hour
     await set_prefs(stack, e, quiet_hours=notifier_pb2.QuietHours(
         enabled=True, start_hour=h, end_hour=(h + 2) % 24, timezone=tz))
+    sse_before = await metric(stack.a, "itm_notifier_connected_clients", transport="sse")
+    grpc_before = await metric(stack.b, "itm_notifier_connected_clients", transport="grpc")
     async with SSEClient(stack.a, e, token) as sse:
         sub = GrpcSubscriber(stack, stack.b, e, token).start()
         try:
+            # both connections live before the crossing lands: one still in its catch-up would get it
+            # there, as a client connecting during quiet hours should (the race this test once lost)
+            await live_connections(stack.a, "sse", sse_before + 1)
+            await live_connections(stack.b, "grpc", grpc_before + 1)
             env = crossing(e, "At night")
             await stack.produce(env)
             await eventually(lambda: _inbox_len_is(stack, e, 1), 30, "the crossing to be stored")

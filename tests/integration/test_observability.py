@@ -14,9 +14,9 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from itm.client import Clients
-from itm.demo import first_notification, seed
+from itm.demo import seed
 from itm.runtime.settings import Settings
-from itm.v1 import common_pb2, learning_pb2, opportunity_pb2
+from itm.v1 import common_pb2, learning_pb2, notifier_pb2, opportunity_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ["profile", "opportunity", "learning", "matcher", "notifier"]
@@ -58,6 +58,14 @@ async def scrape(url: str) -> dict[str, float]:
     return samples
 
 
+async def note_about(call, opportunity_id: str):
+    """The first note about ``opportunity_id`` on a Subscribe stream (left open)."""
+    async for note in call:
+        if note.opportunity_id == opportunity_id:
+            return note
+    raise AssertionError("the stream ended")
+
+
 def total(samples: dict[str, float], name: str, **labels) -> float:
     want = [f"{k}={v}" for k, v in labels.items()]
     return sum(v for k, v in samples.items()
@@ -86,11 +94,18 @@ async def test_dashboard_and_alert_metrics_exist_and_pipeline_metrics_move(start
     c = Clients.connect({n: p.grpc_target for n, p in procs.items()}, settings)
     posted = await seed(c)
     gig = posted["Data Analyst (Marketing)"]
-    waiting = asyncio.create_task(first_notification(c, "E100", gig, timeout_s=60))
-    await asyncio.sleep(0.5)
+    # a live subscriber, open until the scrapes: the push is counted once its write returned, which
+    # a stream cancelled the moment the note arrived could cut short; opened and past its catch-up
+    # before the course completes, so the push is live (end-to-end latency observed)
+    call = c.notifier.Subscribe(notifier_pb2.SubscribeRequest(employee_id="E100"), metadata=c.metadata)
+    waiting = asyncio.create_task(note_about(call, gig))
+    async with asyncio.timeout(30):
+        while total(await scrape(procs["notifier"].http_url), "itm_notifier_connected_clients", transport="grpc") < 1:
+            await asyncio.sleep(0.2)
+    await asyncio.sleep(0.3)
     await c.learning.CompleteCourse(learning_pb2.CompleteCourseRequest(
         request_id="obs-1", employee_id="E100", course_id="sql-for-analysts"), metadata=c.metadata)
-    await waiting
+    await asyncio.wait_for(waiting, 60)
     await fill(c, settings, posted["Platform Migration Project"], "E102", "E104")  # a project: hours unlocked
     role = await c.opportunity.PostOpportunity(opportunity_pb2.PostOpportunityRequest(
         title="Analyst (permanent)", type=common_pb2.OPPORTUNITY_TYPE_ROLE, owner_id="E104",
@@ -135,4 +150,5 @@ async def test_dashboard_and_alert_metrics_exist_and_pipeline_metrics_move(start
     for name, samples in scrapes.items():
         assert total(samples, "itm_dependency_up", dependency="redis") == 1, name
         assert total(samples, "itm_build_info") == 1, name
+    call.cancel()
     await c.close()
