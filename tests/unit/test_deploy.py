@@ -26,6 +26,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from external_tools import promtool
 from kubernetes_validate.utils import SchemaNotFoundError, all_versions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,9 +74,7 @@ DASHBOARD_METRICS = ALERT_METRICS + [
 DASHBOARD_ROWS = ["Service health", "Pipeline", "KPI"]
 
 KUBECTL = shutil.which("kubectl")
-PROMTOOL = shutil.which("promtool")
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH: cannot render the kustomize overlays")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not on PATH (Debian package `prometheus`)")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -438,14 +437,19 @@ def test_prometheusrule_mirrors_alerts_yml():
     )
 
 
-@needs_promtool
-def test_promtool_accepts_config_and_rules(tmp_path):
+@pytest.fixture(scope="module")
+def promtool_path() -> str:
+    """promtool on PATH, else unpacked from Debian's `prometheus` package (never installed)."""
+    return promtool()
+
+
+def test_promtool_accepts_config_and_rules(tmp_path, promtool_path):
     for f in ["alerts.yml", "alerts.test.yml"]:
         shutil.copy(PROM_DIR / f, tmp_path / f)
     cfg = (PROM_DIR / "prometheus.yml").read_text().replace("/etc/prometheus/alerts.yml", str(tmp_path / "alerts.yml"))
     (tmp_path / "prometheus.yml").write_text(cfg)
     for args in (["check", "config", "prometheus.yml"], ["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]):
-        run = subprocess.run([PROMTOOL, *args], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        run = subprocess.run([promtool_path, *args], cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert run.returncode == 0, f"promtool {' '.join(args)}:\n{run.stdout}\n{run.stderr}"
 
 
@@ -510,8 +514,7 @@ def test_dashboard_checks_bite():
     assert any("has no targets" in p for p in problems) and any("rows should be" in p for p in problems)
 
 
-@needs_promtool
-def test_dashboard_queries_parse(tmp_path):
+def test_dashboard_queries_parse(tmp_path, promtool_path):
     """Every panel query is valid PromQL: promtool checks them as recording rules."""
     dash = json.loads((GRAFANA_DIR / "dashboards" / "itm.json").read_text())
     rules = []
@@ -519,7 +522,7 @@ def test_dashboard_queries_parse(tmp_path):
         expr = expr.replace("$__rate_interval", "5m").replace("$__range", "1h").replace("$service", ".*")
         rules.append({"record": f"itm:dashboard_query_{i}", "expr": expr})
     (tmp_path / "q.yml").write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
-    run = subprocess.run([PROMTOOL, "check", "rules", "q.yml"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    run = subprocess.run([promtool_path, "check", "rules", "q.yml"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
 
 
