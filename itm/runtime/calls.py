@@ -284,66 +284,59 @@ def _is_abort(exc: BaseException) -> bool:
     return isinstance(exc, grpc.aio.AbortError)
 
 
+@contextlib.asynccontextmanager
+async def _guarded(guard: CallGuard, method: str, request, context, request_streaming: bool):
+    """One call behind the guard: the request (a checked stream when streaming) once admitted;
+    any failure inside mapped to its status (never UNKNOWN); the call counted when it ends."""
+    started = time.perf_counter()
+    first = None if request_streaming else request
+    try:
+        if request_streaming:
+            request = _checked_stream(request, method, context)
+        await guard.admit(method, first, context)
+        yield request
+    except Exception as exc:  # noqa: BLE001 - mapped to a status, never UNKNOWN
+        if _is_abort(exc):
+            raise
+        await guard.fail(method, exc, context)
+    finally:
+        await guard.finish(method, first, context, started)
+
+
 def wrap(handler: grpc.RpcMethodHandler, method: str, guard: CallGuard) -> grpc.RpcMethodHandler:
     """The handler behind the guard, with its shape kept (see the module's docstring)."""
     deserializer = safe_deserializer(handler.request_deserializer, method)
     serializer = handler.response_serializer
     public = method.startswith(PUBLIC_METHOD_PREFIXES)
+    streaming_in = handler.request_streaming
 
     if not handler.response_streaming:
-        inner = handler.stream_unary if handler.request_streaming else handler.unary_unary
+        inner = handler.stream_unary if streaming_in else handler.unary_unary
 
         async def unary_response(request, context):
-            started = time.perf_counter()
-            first = None if handler.request_streaming else request
-            try:
-                if handler.request_streaming:
-                    request = _checked_stream(request, method, context)
-                await guard.admit(method, first, context)
+            async with _guarded(guard, method, request, context, streaming_in) as request:
                 if public:
                     return await inner(request, PeopleContext(context))
                 async with guard.slot(context):
                     return await inner(request, PeopleContext(context))
-            except Exception as exc:  # noqa: BLE001 - mapped to a status, never UNKNOWN
-                if _is_abort(exc):
-                    raise
-                await guard.fail(method, exc, context)
-            finally:
-                await guard.finish(method, first, context, started)
 
-        if handler.request_streaming:
+        if streaming_in:
             return grpc.stream_unary_rpc_method_handler(unary_response, deserializer, serializer)
         return grpc.unary_unary_rpc_method_handler(unary_response, deserializer, serializer)
 
-    inner = handler.stream_stream if handler.request_streaming else handler.unary_stream
-    make = grpc.stream_stream_rpc_method_handler if handler.request_streaming else grpc.unary_stream_rpc_method_handler
+    inner = handler.stream_stream if streaming_in else handler.unary_stream
+    make = grpc.stream_stream_rpc_method_handler if streaming_in else grpc.unary_stream_rpc_method_handler
 
     if inspect.iscoroutinefunction(inner):  # writes with context.write() and returns
 
         async def writing_response(request, context):
-            started = time.perf_counter()
-            first = None if handler.request_streaming else request
-            try:
-                if handler.request_streaming:
-                    request = _checked_stream(request, method, context)
-                await guard.admit(method, first, context)
+            async with _guarded(guard, method, request, context, streaming_in) as request:
                 await inner(request, PeopleContext(context))
-            except Exception as exc:  # noqa: BLE001
-                if _is_abort(exc):
-                    raise
-                await guard.fail(method, exc, context)
-            finally:
-                await guard.finish(method, first, context, started)
 
         return make(writing_response, deserializer, serializer)
 
     async def streamed_response(request, context):
-        started = time.perf_counter()
-        first = None if handler.request_streaming else request
-        try:
-            if handler.request_streaming:
-                request = _checked_stream(request, method, context)
-            await guard.admit(method, first, context)
+        async with _guarded(guard, method, request, context, streaming_in) as request:
             result = inner(request, PeopleContext(context))
             if inspect.isawaitable(result):
                 result = await result
@@ -355,12 +348,6 @@ def wrap(handler: grpc.RpcMethodHandler, method: str, guard: CallGuard) -> grpc.
             else:
                 for item in result:
                     yield item
-        except Exception as exc:  # noqa: BLE001
-            if _is_abort(exc):
-                raise
-            await guard.fail(method, exc, context)
-        finally:
-            await guard.finish(method, first, context, started)
 
     return make(streamed_response, deserializer, serializer)
 
