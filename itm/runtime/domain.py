@@ -230,11 +230,14 @@ async def page_size_of(context, page_size: int) -> int:
     return max(1, min(page_size or DEFAULT_PAGE, MAX_PAGE))
 
 
+MAX_OFFSET_DIGITS = 9  # an offset past 10**9 is no list's; a longer one failed in Redis (ZRANGE takes int64)
+
+
 async def offset_token(context, token: str) -> int:
     """Page tokens that are offsets (derived lists): a non-negative integer."""
     if not token:
         return 0
-    if not token.isdigit():
+    if not (token.isascii() and token.isdigit() and len(token) <= MAX_OFFSET_DIGITS):
         await invalid(context, "page_token is not one this service issued; "
                                "pass next_page_token from the previous page")
     return int(token)

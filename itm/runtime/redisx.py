@@ -7,6 +7,7 @@ watched key changed meanwhile, so a state change and the events it causes
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -16,6 +17,17 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import WatchError
 
 T = TypeVar("T")
+
+
+_STREAM_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
+
+
+def is_stream_id(value: str) -> bool:
+    """A Redis stream id as clients may pass one back: "<ms>-<seq>" or "<ms>", ASCII digits,
+    each part below 2**64 as Redis requires (a longer number reached Redis and failed the
+    call with an internal error, or broke an SSE stream)."""
+    m = _STREAM_ID.fullmatch(value)
+    return m is not None and int(m[1]) < 2**64 and int(m[2] or 0) < 2**64
 
 
 class ContentionError(RuntimeError):

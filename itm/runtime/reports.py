@@ -7,18 +7,18 @@ HR admins and services only. Registered by ``itm.runtime.service.Service``.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 import grpc
 
 from itm.runtime.auth import current_identity
 from itm.runtime.kpi import KpiBook
+from itm.runtime.redisx import is_stream_id
 from itm.v1 import reports_pb2, reports_pb2_grpc
 
 MAX_PERIOD_DAYS = 366
 DEFAULT_AUDIT_PAGE, MAX_AUDIT_PAGE = 500, 5000
-_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+MAX_UNIX_S = 253402300799.0  # 9999-12-31T23:59:59Z
 
 
 def parse_day(value: str, field: str) -> date:
@@ -71,9 +71,10 @@ class ReportServicer(reports_pb2_grpc.ReportServiceServicer):
         await self._privileged(context)
         if request.page_size < 0 or request.page_size > MAX_AUDIT_PAGE:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"page_size must be 0..{MAX_AUDIT_PAGE}")
-        if request.since < 0:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "since must be a Unix time >= 0")
-        if request.after and not _STREAM_ID.match(request.after):
+        if not 0 <= request.since <= MAX_UNIX_S:  # (NaN fails it too)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"since must be a Unix time in seconds, 0..{MAX_UNIX_S:.0f} (year 9999)")
+        if request.after and not is_stream_id(request.after):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 "after must be the next_after of a previous page (<ms>-<seq>)")
         size = request.page_size or DEFAULT_AUDIT_PAGE

@@ -26,7 +26,6 @@ import contextlib
 import json
 import logging
 import math
-import re
 import resource
 import socket
 import time
@@ -42,7 +41,7 @@ from itm.runtime import metrics
 from itm.runtime.auth import AuthError, RateLimiter, require_self_or_privileged, verify_token
 from itm.runtime.consumer import IdempotentConsumer
 from itm.runtime.envelope import Event
-from itm.runtime.redisx import transact
+from itm.runtime.redisx import is_stream_id, transact
 from itm.runtime.service import RATE_LIMITED, Service
 from itm.v1 import common_pb2, notifier_pb2, notifier_pb2_grpc
 from services.notifier import prefs as policy
@@ -292,16 +291,6 @@ def _id_tuple(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-_STREAM_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
-
-
-def _valid_id(entry_id: str) -> bool:
-    """A Redis stream id: "<ms>-<seq>" (or "<ms>"), each below 2**64 as Redis requires
-    (a longer number reached Redis and failed the call, or broke an SSE stream)."""
-    m = _STREAM_ID.fullmatch(entry_id)
-    return m is not None and int(m[1]) < 2**64 and int(m[2] or 0) < 2**64
-
-
 def _observe_delivery(push: Push, transport: str) -> None:
     note = push.note
     DELIVERED.labels(transport).inc(len(note.items) or 1)
@@ -360,7 +349,7 @@ class NotifierServicer(notifier_pb2_grpc.NotifierServiceServicer):
         if not request.employee_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "employee_id is required")
         await require_self_or_privileged(context, request.employee_id)
-        if request.after_id and not _valid_id(request.after_id):
+        if request.after_id and not is_stream_id(request.after_id):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "after_id must be a notification id like 1700000000000-0")
         if await self.inbox.trimmed_past(request.employee_id, request.after_id):
             await context.abort(grpc.StatusCode.OUT_OF_RANGE,
@@ -388,7 +377,7 @@ class NotifierServicer(notifier_pb2_grpc.NotifierServiceServicer):
 
     async def ListInbox(self, request, context):
         await require_self_or_privileged(context, request.employee_id)
-        if request.page_token and not _valid_id(request.page_token):
+        if request.page_token and not is_stream_id(request.page_token):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_token must be a next_page_token from ListInbox")
         size = max(1, min(request.page_size or 50, 500))
         notes = await self.inbox.after(request.employee_id, request.page_token, size + 1)
@@ -407,7 +396,7 @@ class NotifierServicer(notifier_pb2_grpc.NotifierServiceServicer):
 
     async def MarkRead(self, request, context):
         await require_self_or_privileged(context, request.employee_id)
-        ids = [i for i in request.notification_ids if _valid_id(i)]
+        ids = [i for i in request.notification_ids if is_stream_id(i)]
         if len(ids) != len(request.notification_ids):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "notification_ids must be ids like 1700000000000-0")
         if not ids:
@@ -510,7 +499,7 @@ class SSE:
         if ident is not None and not ident.privileged and ident.subject != employee_id:
             raise web.HTTPForbidden(text=f"{ident.subject} may not read {employee_id}'s notifications")
         after_id = request.headers.get("Last-Event-ID") or request.query.get("after_id", "")
-        if after_id and not _valid_id(after_id):
+        if after_id and not is_stream_id(after_id):
             raise web.HTTPBadRequest(text="Last-Event-ID must be a notification id like 1700000000000-0")
         if await self.inbox.trimmed_past(employee_id, after_id):
             raise web.HTTPGone(text="notifications after Last-Event-ID were trimmed; reload the inbox and reconnect")

@@ -30,7 +30,7 @@ from itm.runtime.auth import current_identity
 from itm.runtime.consumer import IdempotentConsumer
 from itm.runtime.domain import check_id, invalid, offset_token, page_size_of
 from itm.runtime.envelope import Event, decode_payload
-from itm.runtime.redisx import transact
+from itm.runtime.redisx import is_stream_id, transact
 from itm.runtime.service import Service
 from itm.v1 import envelope_pb2, webhooks_pb2, webhooks_pb2_grpc
 from services.webhooks import cloudevents, delivery, signing
@@ -489,7 +489,7 @@ class WebhookServicer(webhooks_pb2_grpc.WebhookServiceServicer):
     async def ListDeadLetters(self, request, context):
         await self._hr(context)
         await self._existing(context, request.subscription_id)
-        if request.page_token and not _stream_id(request.page_token):
+        if request.page_token and not is_stream_id(request.page_token):
             await invalid(context, "page_token must be a next_page_token from ListDeadLetters")
         size = min(await page_size_of(context, request.page_size), MAX_LETTER_PAGE)
         letters, token, total = await self.hooks.letters(request.subscription_id, request.page_token, size)
@@ -499,7 +499,7 @@ class WebhookServicer(webhooks_pb2_grpc.WebhookServiceServicer):
         await self._hr(context)
         await self._existing(context, request.subscription_id)
         for i, letter_id in enumerate(request.letter_ids):
-            if not _stream_id(letter_id):
+            if not is_stream_id(letter_id):
                 await invalid(context, f"letter_ids[{i}] must be a letter_id from ListDeadLetters, like 1700000000000-0")
         replayed = await self.hooks.replay(request.subscription_id, list(request.letter_ids))
         if replayed is None:
@@ -520,11 +520,6 @@ class WebhookServicer(webhooks_pb2_grpc.WebhookServiceServicer):
         sub, expires_ms = done
         return webhooks_pb2.RotateSecretResponse(subscription=await self.hooks.with_figures(sub), secret=secret,
                                                  previous_expires_at=_ts(expires_ms))
-
-
-def _stream_id(value: str) -> bool:
-    ms, sep, seq = value.partition("-")
-    return ms.isdigit() and len(ms) <= 19 and (not sep or (seq.isdigit() and len(seq) <= 19))
 
 
 def build() -> Service:

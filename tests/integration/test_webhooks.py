@@ -234,6 +234,17 @@ async def test_invalid_subscriptions_are_refused_naming_the_field(stack, request
     assert err.details().startswith(field), err.details()
 
 
+async def test_page_tokens_that_are_no_list_offset_are_refused(stack):
+    """Found by the full fuzz round: a 40-digit offset reached Redis and answered INTERNAL."""
+    c = hr(stack)
+    for token in ("0000000000000000000010000000000000000000", "1" * 10, "\u0661", "-1"):
+        await expect_error(c.webhooks.ListSubscriptions(W.ListSubscriptionsRequest(page_token=token),
+                                                        metadata=c.metadata),
+                           grpc.StatusCode.INVALID_ARGUMENT, "page_token")
+    assert (await c.webhooks.ListSubscriptions(W.ListSubscriptionsRequest(page_token="999999999"),
+                                               metadata=c.metadata)).subscriptions == []
+
+
 async def test_only_hr_admins_manage_subscriptions(stack):
     req = W.CreateSubscriptionRequest(topics=[TOPIC], url="http://127.0.0.1:9/x")
     for role in ("employee", "manager", "service"):
