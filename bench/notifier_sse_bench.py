@@ -96,6 +96,8 @@ async def bench(args, stack, notifier, clients: Clients, producer: Producer) -> 
     ok = delivered == len(ids) and clients.failed == 0
     print("\nevery push delivered" if ok else f"\nNOT every push delivered: {len(ids) - delivered} missing, "
                                             f"{clients.failed} clients failed to connect")
+    if not ok:
+        print("\nthe notifier's log, last lines:\n" + notifier.log_tail(40))
     return 0 if ok else 1
 
 

@@ -170,8 +170,12 @@ class IdempotentConsumer:
         topics: list[str],
         handler: Handler,
         after_commit: Callable[[list[Event]], Awaitable[None]] | None = None,
+        key_concurrency: int = 1,
     ):
         self.settings = settings
+        # records of one partition with different keys handled at once, up to this many keys
+        # (records with the same key always in order): for handlers whose effects are per key
+        self.key_concurrency = max(1, key_concurrency)
         self.redis = redis
         self.name = name
         self.topics = topics
@@ -242,6 +246,53 @@ class IdempotentConsumer:
                 log.exception("event handler failed; retrying", extra={"event_id": event.event_id})
                 await asyncio.sleep(min(0.1 * 2**attempt, self.settings.retry_max_backoff_s))
 
+    async def handle_batch(self, tp: TopicPartition, records: list[ConsumerRecord]) -> list[Event]:
+        """Handle one partition's fetched records; returns the events that took effect, in offset order.
+
+        Records with the same key are handled in order. With ``key_concurrency`` > 1 up to that
+        many keys are handled at once (each record in its own transaction, as always), so a
+        handler waiting on Redis round trips does not hold up other keys' records; the batch is
+        committed by the caller once all of it is done. The record in hand, for the stall watch,
+        is the lowest offset not yet done."""
+        if self.key_concurrency == 1 or len(records) == 1:
+            applied = []
+            for record in records:
+                self._holding(tp, record.offset)
+                event = await self.handle_record(record)
+                self._in_hand.pop(tp, None)
+                if event is not None:
+                    applied.append(event)
+            return applied
+        by_key: dict[bytes | None, list[ConsumerRecord]] = {}
+        for record in records:
+            by_key.setdefault(record.key, []).append(record)
+        done: set[int] = set()
+        lowest = [0]  # index into records of the lowest offset not done
+        took: dict[int, Event] = {}
+        gate = asyncio.Semaphore(self.key_concurrency)
+
+        async def in_order(same_key: list[ConsumerRecord]) -> None:
+            async with gate:
+                for record in same_key:
+                    event = await self.handle_record(record)
+                    if event is not None:
+                        took[record.offset] = event
+                    done.add(record.offset)
+                    while lowest[0] < len(records) and records[lowest[0]].offset in done:
+                        lowest[0] += 1
+                    if lowest[0] < len(records):
+                        self._holding(tp, records[lowest[0]].offset)
+
+        self._holding(tp, records[0].offset)
+        try:
+            async with asyncio.TaskGroup() as group:  # a failure cancels the rest: the batch is not committed
+                for same_key in by_key.values():
+                    group.create_task(in_order(same_key))
+        finally:
+            if lowest[0] >= len(records):
+                self._in_hand.pop(tp, None)
+        return [took[offset] for offset in sorted(took)]
+
     async def _apply_once(self, event: Event) -> bool:
         key = self.dedupe_key(event.event_id)
 
@@ -276,13 +327,7 @@ class IdempotentConsumer:
             while True:
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
                 for tp, records in batches.items():
-                    applied = []
-                    for record in records:
-                        self._holding(tp, record.offset)
-                        event = await self.handle_record(record)
-                        self._in_hand.pop(tp, None)
-                        if event is not None:
-                            applied.append(event)
+                    applied = await self.handle_batch(tp, records)
                     await self.consumer.commit({tp: records[-1].offset + 1})
                     if applied and self.after_commit:
                         await self.after_commit(applied)

@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     client_write_timeout_s: float = Field(10.0, gt=0, description="a live write that does not complete in this "
                                           "time ends the connection with 'resume from <id>'")
     notifier_heartbeat_s: float = Field(15.0, gt=0, description="heartbeat on idle live connections")
+    notifier_consumer_concurrency: int = Field(32, ge=1, le=512, description="employees whose crossings the "
+                                               "notifier stores at once (one employee's always in order)")
     public_base_url: str = "http://localhost:8080"
 
     # webhooks (docs/webhooks.md)

@@ -26,8 +26,10 @@ need their state or their vocabulary (known skills, who may do what, deadlines).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -105,21 +107,23 @@ EVENT_RULES: dict[str, Rule] = {
 }
 
 
-def _is_id(field: FieldDescriptor) -> bool:
-    return field.name in ID_NAMES or field.name.endswith(("_id", "_ids"))
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
-def _text_limit(field: FieldDescriptor) -> int | None:
-    if field.full_name in FIELD_LIMITS:
-        return FIELD_LIMITS[field.full_name]
-    return MAX_ID if _is_id(field) else MAX_TEXT
+@lru_cache(maxsize=None)
+def _string_rule(field: FieldDescriptor) -> tuple[int | None, bool]:
+    """(length limit, is an id) of a string field, worked out once per field (every event and
+    request walks its strings: this was a tenth of the notifier's time at 500 crossings/s)."""
+    is_id = field.name in ID_NAMES or field.name.endswith(("_id", "_ids"))
+    limit = FIELD_LIMITS[field.full_name] if field.full_name in FIELD_LIMITS else MAX_ID if is_id else MAX_TEXT
+    return limit, is_id
 
 
 def _check_string(value: str, field: FieldDescriptor, path: str) -> None:
-    limit = _text_limit(field)
+    limit, is_id = _string_rule(field)
     if limit is not None and len(value) > limit:
         raise Invalid(path, f"is longer than {limit} characters ({len(value)})")
-    if _is_id(field) and value and (min(value) < " " or "\x7f" in value):
+    if is_id and _CONTROL.search(value):
         raise Invalid(path, "must not contain control characters")
 
 

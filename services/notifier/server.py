@@ -591,7 +591,7 @@ def build() -> Service:
     svc.add_task(delivery.run)
     svc.add_task(delivery.digests)
     svc.add_consumer(IdempotentConsumer(svc.settings, svc.redis, "notifier.crossings", ["match.threshold-crossed"],
-                                        inbox.on_crossing))
+                                        inbox.on_crossing, key_concurrency=svc.settings.notifier_consumer_concurrency))
     svc.add_consumer(IdempotentConsumer(svc.settings, svc.redis, "notifier.workflow", WORKFLOW_TOPICS,
                                         inbox.on_workflow))
     svc.add_consumer(IdempotentConsumer(svc.settings, svc.redis, "notifier.erasure", ["profile.employee-erased"],

@@ -137,16 +137,19 @@ async def deliveries(
         else:
             exempt = True  # what lands while held is owed when the hold ends
 
-        # sleep until a wake, the end of a hold, or the heartbeat
-        if waker.event.is_set():
-            continue
-        now = clock()
-        timeout = max(0.0, heartbeat_s - (now - last_out))
-        if wait_until is not None and wait_until != math.inf:
-            timeout = min(timeout, max(0.0, wait_until - now))
-        try:
-            await asyncio.wait_for(waker.event.wait(), timeout)
-        except TimeoutError:
-            if clock() - last_out >= heartbeat_s:
-                last_out = clock()
-                yield None
+        # sleep until a wake, the end of a hold or the preferences' refresh (then read again); a
+        # heartbeat alone reads nothing (5,000 idle connections re-reading their inbox at every
+        # heartbeat were hundreds of Redis reads a second)
+        while not waker.event.is_set():
+            now = clock()
+            due = prefs_at + prefs_refresh_s
+            if wait_until is not None and wait_until != math.inf:
+                due = min(due, wait_until)
+            if now >= due:
+                break
+            try:
+                await asyncio.wait_for(waker.event.wait(), max(0.0, min(due, last_out + heartbeat_s) - now))
+            except TimeoutError:
+                if clock() - last_out >= heartbeat_s:
+                    last_out = clock()
+                    yield None

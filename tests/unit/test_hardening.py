@@ -127,3 +127,66 @@ def test_a_record_held_past_the_stall_limit_is_reported_until_the_consumer_gets_
     assert c.stalled() == {tp: (41, 31.0)}
     c._holding(tp, 42)  # got past it
     assert c.stalled() == {}
+
+
+def _records(keys: list[str]):
+    from aiokafka import ConsumerRecord
+
+    return [ConsumerRecord("t", 0, offset, 0, 0, key.encode(), b"", None, 0, 0, []) for offset, key in enumerate(keys)]
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_a_batch_keeps_each_keys_order_and_with_key_concurrency_handles_keys_at_once(concurrency):
+    import asyncio
+
+    from aiokafka import TopicPartition
+
+    from itm.runtime import consumer as consumer_mod
+
+    c = consumer_mod.IdempotentConsumer(Settings(), None, "c", ["t"], None, key_concurrency=concurrency)
+    records = _records(["A", "B", "A", "C", "B", "A", "D"])
+    handled: list[tuple[str, int]] = []
+    in_flight, most = [0], [0]
+
+    async def handle_record(record):
+        in_flight[0] += 1
+        most[0] = max(most[0], in_flight[0])
+        await asyncio.sleep(0.01)
+        in_flight[0] -= 1
+        handled.append((record.key.decode(), record.offset))
+        return None if record.offset == 3 else f"event {record.offset}"  # offset 3: a duplicate
+
+    c.handle_record = handle_record
+    tp = TopicPartition("t", 0)
+    applied = asyncio.run(c.handle_batch(tp, records))
+    assert applied == [f"event {o}" for o in (0, 1, 2, 4, 5, 6)]  # in offset order, whatever finished first
+    for key in "ABCD":
+        offsets = [o for k, o in handled if k == key]
+        assert offsets == sorted(offsets) and offsets, key
+    assert sorted(o for _, o in handled) == list(range(7))
+    assert (most[0] > 1) == (concurrency > 1)  # keys at once only when asked
+    assert c.stalled(now=10**9) == {}  # nothing left in hand
+
+
+def test_a_failing_record_cancels_the_rest_of_a_concurrent_batch_and_stays_in_hand():
+    import asyncio
+
+    from aiokafka import TopicPartition
+
+    from itm.runtime import consumer as consumer_mod
+
+    c = consumer_mod.IdempotentConsumer(Settings(consumer_stall_s=30), None, "c", ["t"], None, key_concurrency=4)
+    finished = []
+
+    async def handle_record(record):
+        if record.offset == 0:
+            raise RuntimeError("a bug")
+        await asyncio.sleep(0.5)
+        finished.append(record.offset)
+
+    c.handle_record = handle_record
+    tp = TopicPartition("t", 0)
+    with pytest.raises(ExceptionGroup):
+        asyncio.run(c.handle_batch(tp, _records(["A", "B", "C"])))
+    assert finished == []  # cancelled, not left running beside the restarted loop
+    assert c.stalled(now=10**9) == {tp: (0, pytest.approx(10**9, rel=0.01))}

@@ -218,6 +218,25 @@ async def test_an_idle_connection_gets_heartbeats():
     await gen.close()
 
 
+async def test_heartbeats_read_nothing_and_the_preferences_refresh_reads_again():
+    """An idle connection does not re-read its inbox at each heartbeat (thousands of idle
+    connections did hundreds of reads a second); the preferences' refresh still reads once."""
+    inbox = FakeInbox()
+    gen = start(inbox, heartbeat_s=0.05, prefs_refresh_s=0.6)
+    assert await gen.item(1) is None
+    reads = len(inbox.reads)  # the catch-up's one read
+    for _ in range(4):
+        assert await gen.item(1) is None
+    assert len(inbox.reads) == reads
+    inbox.add(1)
+    assert [p.note.notification_id for p in await gen.take(1)] == ["1-0"]
+    reads = len(inbox.reads)
+    await asyncio.sleep(0.8)  # past the refresh: one more read (a lost wake is picked up there)
+    assert await gen.nothing_within(0.2)
+    assert len(inbox.reads) > reads
+    await gen.close()
+
+
 async def test_a_category_routed_away_from_in_app_is_not_pushed_live_but_stays_for_catch_up():
     inbox = FakeInbox()
     inbox.prefs.routes.add(category=notifier_pb2.NOTIFICATION_CATEGORY_CROSSINGS, channels=[notifier_pb2.CHANNEL_EMAIL])
