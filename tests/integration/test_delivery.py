@@ -12,6 +12,7 @@ import grpc
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from _stack import eventually
 from itm.client import Clients
 from itm.devstack import BrokerProcess, RedisProcess, free_port, grpc_health
 from itm.runtime.consumer import make_consumer
@@ -40,15 +41,6 @@ async def read_topic(settings: Settings, topics: list[str], bootstrap: str, want
     return events
 
 
-async def wait_until(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-
-
 def create(emp_id: str):
     return profile_pb2.CreateEmployeeRequest(request_id=f"req-{emp_id}", employee_id=emp_id, name=f"Name {emp_id}")
 
@@ -69,7 +61,7 @@ async def test_writes_succeed_while_kafka_is_down_and_the_backlog_drains_when_it
         outbox = f"{topic_prefix}profile:outbox"
 
         await c.profile.CreateEmployee(create("E1"), metadata=c.metadata)
-        await wait_until(lambda: _xlen_is(redis_client, outbox, 0), 15, "E1 published")
+        await eventually(lambda: _xlen_is(redis_client, outbox, 0), 15, "E1 published")
 
         os.kill(broker.pid, signal.SIGSTOP)
         try:
@@ -80,7 +72,7 @@ async def test_writes_succeed_while_kafka_is_down_and_the_backlog_drains_when_it
             assert await redis_client.xlen(outbox) == 2, "nothing may leave the outbox without a broker ack"
         finally:
             os.kill(broker.pid, signal.SIGCONT)
-        await wait_until(lambda: _xlen_is(redis_client, outbox, 0), 40, "the backlog to drain")
+        await eventually(lambda: _xlen_is(redis_client, outbox, 0), 40, "the backlog to drain")
         events = await read_topic(settings, ["profile.employee-registered"], bootstrap,
                                   lambda ev: {k for _, k, _ in ev} >= {b"E1", b"E2", b"E3"})
         unique = {decode(v).event_id: k for _, k, v in events}  # at-least-once: dedupe by event id
