@@ -38,6 +38,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import faust
+import numpy as np
 from aiokafka import TopicPartition
 from aiokafka.partitioner import murmur2
 
@@ -340,24 +341,28 @@ class MatcherApp:
         qualified: dict[int, set[str]] = {p: set() for p in owned}
         foreign = []
         newer = legacy = 0
+        columns = self._columns()
         for n, (emp_id, record) in enumerate(list(store.items())):
             if n % chunk == chunk - 1:
                 await asyncio.sleep(0)
                 if seq != self._rebuilds:
                     log.info("index rebuild superseded by another rebalance", extra={"done": n})
                     return False
+                columns = self._columns()  # the replica may have moved meanwhile
             p = partition_for(emp_id)
             if p not in owned:
                 foreign.append(emp_id)
                 continue
             if not record:
                 continue
-            newer += self._derive(p, emp_id, record, indexes, skill_holders, rows, stale, matchable, qualified)
+            newer += self._derive(p, emp_id, record, columns, indexes, skill_holders, rows, stale, matchable,
+                                  qualified)
             legacy += "pairs" in record
             self._normalise(record)
         await asyncio.sleep(0)
         if seq != self._rebuilds:
             return False
+        columns = self._columns()
         for emp_id in touched:  # changed by a handler meanwhile: from the record as it is now
             p = partition_for(emp_id)
             if p not in owned:
@@ -369,9 +374,10 @@ class MatcherApp:
                 ids.discard(emp_id)
             record = store.get(emp_id)
             if record:
-                self._derive(p, emp_id, record, indexes, skill_holders, rows, stale, matchable, qualified)
+                self._derive(p, emp_id, record, columns, indexes, skill_holders, rows, stale, matchable,
+                             qualified)
                 self._normalise(record)
-        pair_scores = {p: PairScores.build(rows[p].items(), self.opportunity_ids) for p in owned}
+        pair_scores = {p: PairScores.from_packed(rows[p].items(), self.opportunity_ids) for p in owned}
         # swapped at once (no await from here on)
         for emp_id in foreign:
             store.pop(emp_id, None)
@@ -392,7 +398,7 @@ class MatcherApp:
             "seconds": round(time.perf_counter() - started, 3), "cpu_seconds": round(time.process_time() - cpu, 3)})
         return True
 
-    def _derive(self, p: int, emp_id: str, record: dict, indexes, skill_holders, rows, stale, matchable,
+    def _derive(self, p: int, emp_id: str, record: dict, columns, indexes, skill_holders, rows, stale, matchable,
                 qualified) -> int:
         """One employee's derived state from its record (``rebuild_indexes``); 1 if it was
         scored by a newer scoring version than this worker's."""
@@ -404,7 +410,7 @@ class MatcherApp:
         emp = EmployeeState.from_json(record)
         indexes[p].put(emp)
         skill_holders[p].put(emp_id, emp.skills, self._floor(emp.threshold))
-        rows[p][emp_id] = self.rebuilt_scores(emp, marks)
+        rows[p][emp_id] = self.rebuilt_row(emp, marks, columns)
         if needs_rescore(record, self.engine.scoring_version, self.engine.fingerprint, self.engine.taxonomy):
             stale[p].add(emp_id)
         elif (record.get("sv") or [1])[0] > self.engine.scoring_version:
@@ -421,26 +427,54 @@ class MatcherApp:
             if marks:
                 record["marks"] = marks
 
-    def rebuilt_scores(self, emp: EmployeeState, marks: dict) -> dict[str, int]:
-        """An employee's pairs' scores from scratch, against the current replica: every
-        open opportunity scoring at least the employee's pair floor (not the employee's
-        own), and every marked pair with its current score (0 when it scores nothing or
-        its opportunity is closed: the pair stays until an event rescores or releases it)."""
-        scores: dict[str, int] = {}
-        row = None
+    def _columns(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """For ``rebuilt_row``, as the replica is now: per vectorised-core column its
+        opportunity's int (``OpportunityIds``; -1: a free column), and per owner the columns
+        of the opportunities they own."""
+        vec, intern = self.vector, self.opportunity_ids.intern
+        col_opp = np.full(vec.size, -1, dtype=np.int32)
+        owned: dict[str, list[int]] = {}
+        for opp_id, c in vec.col_of.items():
+            col_opp[c] = intern(opp_id)
+            owner = self.replica.opportunities[opp_id].owner_id
+            if owner:
+                owned.setdefault(owner, []).append(c)
+        return col_opp, {o: np.array(cs, dtype=np.int64) for o, cs in owned.items()}
+
+    def rebuilt_row(self, emp: EmployeeState, marks: dict, columns) -> bytes:
+        """An employee's pairs' scores from scratch, against the current replica, packed for
+        ``PairScores.from_packed``: every open opportunity scoring at least the employee's
+        pair floor (not the employee's own), and every marked pair with its current score
+        (0 when it scores nothing or its opportunity is closed: the pair stays until an event
+        rescores or releases it). ``columns``: ``_columns()``, with the replica unchanged since."""
+        col_opp, owned = columns
         vec = self.vector
+        cols = pct = None
+        row = None
         if not emp.opted_out:
             row = vec.score_row(emp.skills)
-            opportunities = self.replica.opportunities
-            kept = row.at_least(self._floor(emp.threshold))
-            for c, pct in zip(kept.index.tolist(), kept.percent.tolist()):
-                opp_id = vec.opportunity_id(c)
-                if opportunities[opp_id].owner_id != emp.employee_id:
-                    scores[opp_id] = pct
-        for opp_id in marks.keys() - scores.keys():
-            c = vec.col_of.get(opp_id)
-            scores[opp_id] = row.get(c)[0] if row is not None and c is not None else 0
-        return scores
+            keep = row.percent >= self._floor(emp.threshold)
+            cols, pct = row.index[keep], row.percent[keep]
+            own = owned.get(emp.employee_id)
+            if own is not None and len(cols):
+                mine = np.isin(cols, own)
+                cols, pct = cols[~mine], pct[~mine]
+        opps = col_opp[cols] if cols is not None else np.zeros(0, dtype=np.int32)
+        scores = pct if pct is not None else np.zeros(0, dtype=np.int64)
+        if marks:
+            extra_o, extra_s = [], []
+            for opp_id in marks:
+                c = vec.col_of.get(opp_id)
+                if c is not None and cols is not None:
+                    k = int(np.searchsorted(cols, c))
+                    if k < len(cols) and cols[k] == c:
+                        continue  # kept above
+                extra_o.append(self.opportunity_ids.intern(opp_id))
+                extra_s.append(row.get(c)[0] if row is not None and c is not None else 0)
+            if extra_o:
+                opps = np.concatenate([opps, np.array(extra_o, dtype=np.int32)])
+                scores = np.concatenate([scores, np.array(extra_s, dtype=np.int64)])
+        return PairScores.pack(opps, scores)
 
     async def publish_ownership(self) -> None:
         if self.registry is not None:

@@ -248,31 +248,59 @@ class PairScores:
         """Drop every pair of the employee."""
         self.put(employee_id, {})
 
+    @staticmethod
+    def pack(opps: np.ndarray, scores: np.ndarray) -> bytes:
+        """One row from opportunity ints (``OpportunityIds``) and their scores, in any order
+        (each opportunity once): the value :meth:`from_packed` takes."""
+        opps = np.asarray(opps, dtype=np.int32)
+        scores = np.asarray(scores)
+        if len(scores) and (scores.min() < 0 or scores.max() > 100):
+            raise ValueError(f"a pair score is a percent in 0..100, got {scores.min()}..{scores.max()}")
+        order = np.argsort(opps, kind="stable")
+        opps = opps[order]
+        if len(opps) > 1 and not (opps[1:] != opps[:-1]).all():
+            raise ValueError("an opportunity listed twice in one row")
+        return _pack(opps, scores[order].astype(np.uint8))
+
     @classmethod
     def build(cls, rows: Iterable[tuple[str, Mapping[str, int]]], opportunities: OpportunityIds | None = None
               ) -> "PairScores":
         """A store holding ``rows`` ((employee id, {opportunity id: score}), each employee
         once), with the holders index built in one sort rather than pair by pair."""
+        ids = opportunities if opportunities is not None else OpportunityIds()
+        intern = ids.intern
+
+        def packed():
+            for employee_id, scores in rows:
+                o = np.fromiter((intern(x) for x in scores), dtype=np.int32, count=len(scores))
+                yield employee_id, cls.pack(o, np.fromiter(scores.values(), dtype=np.int64, count=len(scores)))
+
+        return cls.from_packed(packed(), ids)
+
+    @classmethod
+    def from_packed(cls, rows: Iterable[tuple[str, bytes]], opportunities: OpportunityIds | None = None
+                    ) -> "PairScores":
+        """A store holding ``rows`` ((employee id, :meth:`pack`'s row), each employee once),
+        with the holders index built in one sort rather than pair by pair."""
         store = cls(opportunities)
-        intern = store.opportunities.intern
-        emp_parts: list[np.ndarray] = []
-        opp_parts: list[np.ndarray] = []
-        for employee_id, scores in rows:
-            if not scores:
+        for employee_id, row in rows:
+            if not row:
                 continue
             if employee_id in store._index_of:
                 raise ValueError(f"employee {employee_id!r} listed twice")
-            pairs = sorted((intern(o), _check(int(s))) for o, s in scores.items())
-            o_arr = np.fromiter((o for o, _ in pairs), dtype=np.int32, count=len(pairs))
-            s_arr = np.fromiter((s for _, s in pairs), dtype=np.uint8, count=len(pairs))
             i = store._employee(employee_id)
-            store._rows[i] = _pack(o_arr, s_arr)
-            store._pairs += len(pairs)
-            emp_parts.append(np.full(len(pairs), i, dtype=np.int32))
-            opp_parts.append(o_arr)
-        if opp_parts:
-            opps = np.concatenate(opp_parts)
-            emps = np.concatenate(emp_parts)
+            store._rows[i] = row
+            store._pairs += len(row) // 5
+        if store._pairs:
+            opps = np.empty(store._pairs, dtype=np.int32)
+            emps = np.empty(store._pairs, dtype=np.int32)
+            at = 0
+            for i, row in enumerate(store._rows):
+                if row:
+                    o, _ = _unpack(row)
+                    opps[at:at + len(o)] = o
+                    emps[at:at + len(o)] = i
+                    at += len(o)
             order = np.argsort(opps, kind="stable")
             opps, emps = opps[order], emps[order]
             starts = np.flatnonzero(np.r_[True, opps[1:] != opps[:-1]])

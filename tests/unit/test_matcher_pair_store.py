@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from services.matcher.engine import EmployeeState, employee_record, record_marks
@@ -119,3 +120,18 @@ def test_a_record_written_by_the_previous_version_loads_its_marks_and_drops_its_
     again = employee_record(EmployeeState.from_json(legacy), merge_pairs({}, record_marks(legacy)), legacy["sv"],
                             legacy["x"])
     assert "pairs" not in again and again["marks"] == record_marks(legacy)
+
+
+def test_packed_rows_build_the_same_store():
+    ids = OpportunityIds()
+    rows = {"E1": {"O3": 40, "O1": 90}, "E2": {"O2": 35}, "E3": {}}
+    built = PairScores.build(rows.items(), ids)
+    packed = PairScores.from_packed(
+        ((e, PairScores.pack(np.array([ids.intern(o) for o in r], dtype=np.int32), np.array(list(r.values()))))
+         for e, r in rows.items()), ids)
+    assert packed.as_dict() == built.as_dict() == {"E1": {"O1": 90, "O3": 40}, "E2": {"O2": 35}}
+    assert packed.holders_as_dict() == built.holders_as_dict()
+    with pytest.raises(ValueError):
+        PairScores.pack(np.array([1, 1]), np.array([5, 6]))  # one opportunity twice
+    with pytest.raises(ValueError):
+        PairScores.pack(np.array([1]), np.array([300]))
