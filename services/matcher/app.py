@@ -173,6 +173,7 @@ class MatcherApp:
         self.pair_scores: dict[int, PairScores] = {}  # derived: rebuilt from the table after every rebalance
         self._rebuilds = 0  # on_recovered runs; a newer one makes an older, still running one give up
         self._touched: set[str] | None = None  # employees changed while a rebuild runs (a handler in flight)
+        self._columns_cache = None  # (VectorScorer.changes, _columns()) of the last rebuild
         self.views: dict[int, dict[str, OpportunityState]] = {}
         self.stale: dict[int, set[str]] = {}
         self.matchable: dict[int, set[str]] = {}  # the KPI's denominator and numerator, per partition
@@ -432,6 +433,9 @@ class MatcherApp:
         opportunity's int (``OpportunityIds``; -1: a free column), and per owner the columns
         of the opportunities they own."""
         vec, intern = self.vector, self.opportunity_ids.intern
+        cached = self._columns_cache
+        if cached is not None and cached[0] == vec.changes:
+            return cached[1]
         col_opp = np.full(vec.size, -1, dtype=np.int32)
         owned: dict[str, list[int]] = {}
         for opp_id, c in vec.col_of.items():
@@ -439,7 +443,9 @@ class MatcherApp:
             owner = self.replica.opportunities[opp_id].owner_id
             if owner:
                 owned.setdefault(owner, []).append(c)
-        return col_opp, {o: np.array(cs, dtype=np.int64) for o, cs in owned.items()}
+        got = col_opp, {o: np.array(cs, dtype=np.int64) for o, cs in owned.items()}
+        self._columns_cache = (vec.changes, got)
+        return got
 
     def rebuilt_row(self, emp: EmployeeState, marks: dict, columns) -> bytes:
         """An employee's pairs' scores from scratch, against the current replica, packed for

@@ -219,6 +219,7 @@ class VectorScorer:
         self._d = 0
         # columns
         self.col_of: dict[str, int] = {}
+        self.changes = 0  # put/drop calls so far (callers caching a view of the columns compare it)
         self._cols: list[_Column | None] = []
         self._free: list[int] = []
         self._den = np.zeros(0, dtype=np.int64)  # per column: D * sum(W) (0: free or inexact)
@@ -360,6 +361,7 @@ class VectorScorer:
     def put(self, opp_id: str, requirements: Sequence[Requirement]) -> int:
         """Index (or re-index) an opportunity's requirements; returns its column."""
         self.drop(opp_id)
+        self.changes += 1
         reqs = merge_requirements(list(requirements))
         c = self._free.pop() if self._free else len(self._cols)
         if c == len(self._cols):
@@ -403,6 +405,7 @@ class VectorScorer:
         c = self.col_of.pop(opp_id, None)
         if c is None:
             return
+        self.changes += 1
         col = self._cols[c]
         for f in col.features:
             self._frow[f].pop(c, None)
