@@ -54,7 +54,6 @@ from services.matcher.engine import (
     MentorIndex,
     OpportunityState,
     Replica,
-    SkillIndex,
     crossing_event_id,
     employee_record,
     employees_to_rescore,
@@ -167,7 +166,6 @@ class MatcherApp:
         self.rescore_batch = getattr(settings, "matcher_rescore_batch", 500)
         # per owned partition: skill -> employees, the pairs' scores (and opportunity -> holders),
         # the opportunities as that partition's pairs last saw them, and employees scored the old way
-        self.indexes: dict[int, SkillIndex] = {}
         self.skill_holders: dict[int, SkillHolders] = {}  # the employees as the vectorised core reads them
         self.opportunity_ids = OpportunityIds()  # for the whole process: the pair stores' opportunity ints
         self.pair_scores: dict[int, PairScores] = {}  # derived: rebuilt from the table after every rebalance
@@ -316,7 +314,7 @@ class MatcherApp:
 
     async def _rebuild_indexes(self, owned: set[int], chunk: int, seq: int, touched: set[str]) -> bool:
         """Derive the in-memory state from the table, for the owned partitions only: the
-        skill indexes and, with one ``VectorScorer.score_row`` per employee against the
+        skill holders (skill -> employees) and, with one ``VectorScorer.score_row`` per employee against the
         current replica, the pairs' scores (at or above the employee's pair floor, plus the
         marked pairs with their current score) and the opportunity -> holders index.
         The partitions' opportunity views start empty (the first event per opportunity
@@ -334,7 +332,6 @@ class MatcherApp:
         end, with no await from there to the swap."""
         started, cpu = time.perf_counter(), time.process_time()
         store = self.employees.data
-        indexes = {p: SkillIndex(self.related) for p in owned}
         skill_holders = {p: SkillHolders() for p in owned}
         rows: dict[int, dict] = {p: {} for p in owned}
         stale: dict[int, set[str]] = {p: set() for p in owned}
@@ -356,8 +353,7 @@ class MatcherApp:
                 continue
             if not record:
                 continue
-            newer += self._derive(p, emp_id, record, columns, indexes, skill_holders, rows, stale, matchable,
-                                  qualified)
+            newer += self._derive(p, emp_id, record, columns, skill_holders, rows, stale, matchable, qualified)
             legacy += "pairs" in record
             self._normalise(record)
         await asyncio.sleep(0)
@@ -368,21 +364,19 @@ class MatcherApp:
             p = partition_for(emp_id)
             if p not in owned:
                 continue
-            indexes[p].remove(emp_id)
             skill_holders[p].remove(emp_id)
             rows[p].pop(emp_id, None)
             for ids in (stale[p], matchable[p], qualified[p]):
                 ids.discard(emp_id)
             record = store.get(emp_id)
             if record:
-                self._derive(p, emp_id, record, columns, indexes, skill_holders, rows, stale, matchable,
-                             qualified)
+                self._derive(p, emp_id, record, columns, skill_holders, rows, stale, matchable, qualified)
                 self._normalise(record)
         pair_scores = {p: PairScores.from_packed(rows[p].items(), self.opportunity_ids) for p in owned}
         # swapped at once (no await from here on)
         for emp_id in foreign:
             store.pop(emp_id, None)
-        self.indexes, self.skill_holders, self.pair_scores = indexes, skill_holders, pair_scores
+        self.skill_holders, self.pair_scores = skill_holders, pair_scores
         self.views = {p: {} for p in owned}
         self.stale, self.matchable, self.qualified = stale, matchable, qualified
         STALE.set(sum(len(s) for s in self.stale.values()))
@@ -390,7 +384,7 @@ class MatcherApp:
         if newer:
             log.warning("employees were scored by a newer scoring version than this worker's; left as they are",
                         extra={"employees": newer, "scoring_version": self.engine.scoring_version})
-        employees = sum(len(i.skills_of) for i in self.indexes.values())
+        employees = sum(len(h) for h in self.skill_holders.values())
         log.info("indexes rebuilt", extra={
             "partitions": sorted(owned), "employees": employees, "stale": sum(len(s) for s in self.stale.values()),
             "released": len(foreign), "legacy_records": legacy, "changed_meanwhile": len(touched),
@@ -399,7 +393,7 @@ class MatcherApp:
             "seconds": round(time.perf_counter() - started, 3), "cpu_seconds": round(time.process_time() - cpu, 3)})
         return True
 
-    def _derive(self, p: int, emp_id: str, record: dict, columns, indexes, skill_holders, rows, stale, matchable,
+    def _derive(self, p: int, emp_id: str, record: dict, columns, skill_holders, rows, stale, matchable,
                 qualified) -> int:
         """One employee's derived state from its record (``rebuild_indexes``); 1 if it was
         scored by a newer scoring version than this worker's."""
@@ -409,7 +403,6 @@ class MatcherApp:
             if any(m[0] for m in marks.values()):
                 qualified[p].add(emp_id)
         emp = EmployeeState.from_json(record)
-        indexes[p].put(emp)
         skill_holders[p].put(emp_id, emp.skills, self._floor(emp.threshold))
         rows[p][emp_id] = self.rebuilt_row(emp, marks, columns)
         if needs_rescore(record, self.engine.scoring_version, self.engine.fingerprint, self.engine.taxonomy):
@@ -870,15 +863,15 @@ class MatcherApp:
     def _floor(self, threshold: int) -> int:
         return self.engine.floor_for(threshold or self.engine.default_threshold)
 
-    def _index(self, partition: int) -> SkillIndex:
-        index = self.indexes.get(partition)
-        if index is None:  # an event for a partition assigned before on_recovered ran (defensive)
-            index = self.indexes[partition] = SkillIndex(self.related)
-        return index
+    def _index(self, partition: int) -> "_HolderIndex":
+        """skill -> employees of the partition (with related skills), for ``employees_to_rescore``:
+        answered from the partition's ``SkillHolders`` (an index of its own, ``SkillIndex``, with
+        every employee under each related skill too, was 280 MiB at 100,000 employees)."""
+        return _HolderIndex(self._skill_holders(partition), self.related)
 
     def _skill_holders(self, partition: int) -> SkillHolders:
         got = self.skill_holders.get(partition)
-        if got is None:  # as _index
+        if got is None:  # an event for a partition assigned before on_recovered ran (defensive)
             got = self.skill_holders[partition] = SkillHolders()
         return got
 
@@ -964,7 +957,6 @@ class MatcherApp:
     def erase(self, employee_id: str, partition: int) -> None:
         self._count(partition, employee_id, None)
         self._export_kpi()
-        self._index(partition).remove(employee_id)
         self._skill_holders(partition).remove(employee_id)
         self._pair_store(partition).remove(employee_id)
         self._touch(employee_id)
@@ -989,7 +981,6 @@ class MatcherApp:
         # one write, after the crossings were acknowledged (see engine.employee_record); the derived
         # state with it, with no await in between (a rebuild running meanwhile sees both or neither)
         self._store(partition, employee_record(emp, pairs, scored_with, self._open_only(crossed)), pairs)
-        self._index(partition).put(emp)
         self._skill_holders(partition).put(emp.employee_id, emp.skills, self._floor(emp.threshold))
         if full:
             self.stale.get(partition, set()).discard(emp.employee_id)
@@ -1200,6 +1191,18 @@ class MatcherApp:
             for reader in readers:
                 reader.cancel()
             await self.app.stop()
+
+
+class _HolderIndex:
+    """``SkillIndex.employees_for`` over a partition's ``SkillHolders``."""
+
+    __slots__ = ("holders", "related")
+
+    def __init__(self, holders: SkillHolders, related):
+        self.holders, self.related = holders, related
+
+    def employees_for(self, skill_ids) -> set[str]:
+        return self.holders.employees_for(skill_ids, self.related)
 
 
 def worker_id(address: str) -> str:

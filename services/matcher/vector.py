@@ -171,6 +171,26 @@ class SkillHolders:
         self.ids[i] = None
         self._free.append(i)
 
+    def employees_for(self, skill_ids: Iterable[str], related: RelatedFn | None = None) -> set[str]:
+        """The employees holding one of ``skill_ids`` or (``related``: the taxonomy's
+        ``related_view``) a skill related to one: ``engine.SkillIndex.employees_for``
+        without an index of its own (the related skills are looked up per requirement
+        skill, as ``score_column`` credits them)."""
+        found: set[int] = set()
+        by_skill = self._by_skill
+        for s in skill_ids:
+            held = by_skill.get(s)
+            if held:
+                found.update(held)
+            if related is not None:
+                for t in related(s) or ():
+                    if t != s:
+                        held = by_skill.get(t)
+                        if held:
+                            found.update(held)
+        ids = self.ids
+        return {ids[i] for i in found}
+
     def arrays(self, skill_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """(employee indexes, levels, status codes) of the holders of a skill."""
         got = self._arrays.get(skill_id)
