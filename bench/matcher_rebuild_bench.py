@@ -76,7 +76,7 @@ async def main_async(args) -> None:
     print(f"rebuild after a rebalance: {args.employees:,} employees in {wall:.1f} s wall, {cpu:.1f} s CPU "
           f"({cpu / args.employees * 1e3:.2f} ms CPU an employee); {pairs:,} pairs ({pairs / args.employees:.1f} an "
           f"employee, {packed / 2**20:,.0f} MiB packed)")
-    print(f"resident memory the rebuild added (skill indexes, skill holders, pair scores and holders): "
+    print(f"resident memory the rebuild added (skill holders, pair scores and holders, scorer caches): "
           f"{state_kb / 1024:,.0f} MiB")
     new_sizes = [len(json.dumps(r)) for r in app.employees.values()]
     before = rss_kb()
