@@ -564,16 +564,22 @@ def gauge(url: str, metric: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
-async def topic_bytes(bootstrap: str, prefix: str, topic: str) -> tuple[int, int]:
-    """(records, bytes of keys and values) in ``topic``, read group-less to its end."""
+async def topic_bytes(bootstrap: str, prefix: str, topic: str, partitions: int | None = None) -> tuple[int, int]:
+    """(records, bytes of keys and values) in ``topic``, read group-less to its end
+    (``partitions``: for a topic not in ``TOPICS``, e.g. the matcher's table changelog)."""
+    from aiokafka import TopicPartition
+
     from itm.runtime.kafka_compat import high_watermarks
     from itm.runtime.consumer import make_consumer
     from itm.runtime.settings import Settings
     from itm.runtime.topics import TOPICS
 
-    if topic not in TOPICS:
+    if partitions is not None:
+        tps = [TopicPartition(f"{prefix}{topic}", p) for p in range(partitions)]
+    elif topic not in TOPICS:
         return 0, 0
-    tps = _tps(prefix, [topic])
+    else:
+        tps = _tps(prefix, [topic])
     ends = await high_watermarks(bootstrap, tps)
     if not sum(ends.values()):
         return 0, 0
@@ -675,6 +681,11 @@ async def part2(n_emp: int, n_opp: int, n_profile: int, n_opp_events: int, seed:
         # while ITM_MATCHER_LEGACY_MATCH_UPDATED is on) and one record per event and employee (v2)
         for topic in ("match.updated", "match.updated.v2", "match.threshold-crossed"):
             result[f"bytes {topic}"] = await topic_bytes(broker.bootstrap, prefix, topic)
+        # the matcher's table changelog (everything written, as Tansu's memory storage keeps it)
+        from itm.runtime.topics import EMPLOYEE_PARTITIONS
+
+        result["bytes changelog"] = await topic_bytes(broker.bootstrap, prefix, "itm-matcher-employees-changelog",
+                                                      EMPLOYEE_PARTITIONS)
 
         # B. the measured mix, pre-produced while the matcher is down
         base, _ = await committed_progress(broker.bootstrap, f"{prefix}itm-matcher", _tps(prefix, match_topics))
@@ -784,6 +795,9 @@ def print_part2(r: dict) -> None:
     for topic in ("match.updated", "match.updated.v2", "match.threshold-crossed"):
         n, size = r.get(f"bytes {topic}", (0, 0))
         print(f"broker bytes per registration: {topic} {size / regs:,.0f} B ({n / regs:,.1f} records)")
+    n, size = r.get("bytes changelog", (0, 0))
+    print(f"table changelog after the load: {size:,} B in {n:,} records ({size / max(1, n):,.0f} B a record, "
+          f"{size / regs:,.0f} B per registration)")
     print(f"peak RSS: matcher {r['peak_kb'] / 1024:,.0f} MiB, bare agent {r['bare_peak_kb'] / 1024:,.0f} MiB")
 
 

@@ -7,8 +7,10 @@ Data flow (docs/architecture.md and services/matcher/README.md have the picture)
   with the employee-keyed profile topics.
 * ``match`` agent: consumes the profile topics and the broadcast topic. For a
   partition it owns the employees of that partition (faust table
-  ``employees``: profile + pairs + scoring marker, one changelog record per
-  change) and sees every opportunity change, so it rescores exactly the pairs
+  ``employees``: profile + the pairs' notification marks + scoring marker, one
+  changelog record per change; the pairs' scores are derived and kept compact in
+  memory, ``pair_store.py``, rebuilt after every rebalance) and sees every
+  opportunity change, so it rescores exactly the pairs
   a change can affect, in the task that owns those employees, and emits
   crossings.
 * Replicated on every worker by group-less readers (the Kafka Streams
@@ -36,6 +38,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import faust
+import numpy as np
 from aiokafka import TopicPartition
 from aiokafka.partitioner import murmur2
 
@@ -51,7 +54,6 @@ from services.matcher.engine import (
     MentorIndex,
     OpportunityState,
     Replica,
-    SkillIndex,
     crossing_event_id,
     employee_record,
     employees_to_rescore,
@@ -59,9 +61,11 @@ from services.matcher.engine import (
     next_crossing,
     opportunities_to_rescore,
     record_crossed,
-    record_pairs,
+    record_marks,
+    record_with_marks,
     scoring_fingerprint,
 )
+from services.matcher.pair_store import NO_MARK, OpportunityIds, PairScores, merge_pairs
 from services.matcher.scoring import EvidenceFactors
 from services.matcher.vector import SkillHolders, VectorScorer
 
@@ -160,11 +164,14 @@ class MatcherApp:
             taxonomy,
         )
         self.rescore_batch = getattr(settings, "matcher_rescore_batch", 500)
-        # per owned partition: skill -> employees, opportunity -> holders, the opportunities
-        # as that partition's pairs last saw them, and employees scored the old way
-        self.indexes: dict[int, SkillIndex] = {}
+        # per owned partition: skill -> employees, the pairs' scores (and opportunity -> holders),
+        # the opportunities as that partition's pairs last saw them, and employees scored the old way
         self.skill_holders: dict[int, SkillHolders] = {}  # the employees as the vectorised core reads them
-        self.holders: dict[int, dict[str, set[str]]] = {}
+        self.opportunity_ids = OpportunityIds()  # for the whole process: the pair stores' opportunity ints
+        self.pair_scores: dict[int, PairScores] = {}  # derived: rebuilt from the table after every rebalance
+        self._rebuilds = 0  # on_recovered runs; a newer one makes an older, still running one give up
+        self._touched: set[str] | None = None  # employees changed while a rebuild runs (a handler in flight)
+        self._columns_cache = None  # (VectorScorer.changes, _columns()) of the last rebuild
         self.views: dict[int, dict[str, OpportunityState]] = {}
         self.stale: dict[int, set[str]] = {}
         self.matchable: dict[int, set[str]] = {}  # the KPI's denominator and numerator, per partition
@@ -234,7 +241,10 @@ class MatcherApp:
         self.generation = getattr(self.app, "consumer_generation_id", 0) or 0
         self.next_offsets.clear()  # faust resumes every partition from its committed offset
         self.rewinding.clear()
-        self.rebuild_indexes(owned)
+        # the pairs' scores are rebuilt against the replica: it must have been read once
+        await self.replica_ready.wait()
+        if not await self.rebuild_indexes(owned):
+            return  # another rebalance's recovery runs meanwhile and does the rest
         self.owned = owned
         self.assigned_once = True
         OWNED.set(len(owned))
@@ -292,48 +302,178 @@ class MatcherApp:
         except Exception as exc:  # noqa: BLE001 - best effort; the next rebalance tries again
             log.warning("could not rewind never-committed partitions: %r", exc)
 
-    def rebuild_indexes(self, owned: set[int]) -> None:
-        """Derive the in-memory indexes from the table, for the owned partitions only.
+    async def rebuild_indexes(self, owned: set[int], chunk: int = 200) -> bool:
+        self._rebuilds += 1
+        seq = self._rebuilds
+        self._touched = set()
+        try:
+            return await self._rebuild_indexes(owned, chunk, seq, self._touched)
+        finally:
+            if seq == self._rebuilds:
+                self._touched = None
 
-        The in-memory store keeps the entries of revoked partitions; they are
-        dropped here (the new owner recovers them from the changelog)."""
+    async def _rebuild_indexes(self, owned: set[int], chunk: int, seq: int, touched: set[str]) -> bool:
+        """Derive the in-memory state from the table, for the owned partitions only: the
+        skill holders (skill -> employees) and, with one ``VectorScorer.score_row`` per employee against the
+        current replica, the pairs' scores (at or above the employee's pair floor, plus the
+        marked pairs with their current score) and the opportunity -> holders index.
+        The partitions' opportunity views start empty (the first event per opportunity
+        then rescores as for a posting, so a crossing whose event arrives after this
+        rebuild is still evaluated against the marks).
+
+        Yields to the event loop every ``chunk`` employees (queries go on meanwhile and read
+        the state from before, swapped at the end). False if a newer rebalance's recovery
+        started meanwhile (that one rebuilds). The in-memory store keeps the entries of
+        revoked partitions; they are dropped here (the new owner recovers them from the
+        changelog).
+
+        A handler in flight (awaiting an ack when the rebalance began) may write meanwhile:
+        the employees it changed (``touched``) are derived again from their records at the
+        end, with no await from there to the swap."""
+        started, cpu = time.perf_counter(), time.process_time()
         store = self.employees.data
-        self.indexes = {p: SkillIndex(self.related) for p in owned}
-        self.skill_holders = {p: SkillHolders() for p in owned}
-        self.holders = {p: {} for p in owned}
-        self.views = {p: {} for p in owned}
-        self.stale = {p: set() for p in owned}
-        self.matchable = {p: set() for p in owned}
-        self.qualified = {p: set() for p in owned}
+        skill_holders = {p: SkillHolders() for p in owned}
+        rows: dict[int, dict] = {p: {} for p in owned}
+        stale: dict[int, set[str]] = {p: set() for p in owned}
+        matchable: dict[int, set[str]] = {p: set() for p in owned}
+        qualified: dict[int, set[str]] = {p: set() for p in owned}
         foreign = []
-        newer = 0
-        for emp_id, record in list(store.items()):
+        newer = legacy = 0
+        columns = self._columns()
+        for n, (emp_id, record) in enumerate(list(store.items())):
+            if n % chunk == chunk - 1:
+                await asyncio.sleep(0)
+                if seq != self._rebuilds:
+                    log.info("index rebuild superseded by another rebalance", extra={"done": n})
+                    return False
+                columns = self._columns()  # the replica may have moved meanwhile
             p = partition_for(emp_id)
             if p not in owned:
                 foreign.append(emp_id)
                 continue
             if not record:
                 continue
-            self._count(p, emp_id, record)
-            emp = EmployeeState.from_json(record)
-            self.indexes[p].put(emp)
-            self.skill_holders[p].put(emp_id, emp.skills, self._floor(emp.threshold))
-            for opp_id in record.get("pairs") or {}:
-                self.holders[p].setdefault(opp_id, set()).add(emp_id)
-            if needs_rescore(record, self.engine.scoring_version, self.engine.fingerprint, self.engine.taxonomy):
-                self.stale[p].add(emp_id)
-            elif (record.get("sv") or [1])[0] > self.engine.scoring_version:
-                newer += 1
+            newer += self._derive(p, emp_id, record, columns, skill_holders, rows, stale, matchable, qualified)
+            legacy += "pairs" in record
+            self._normalise(record)
+        await asyncio.sleep(0)
+        if seq != self._rebuilds:
+            return False
+        columns = self._columns()
+        for emp_id in touched:  # changed by a handler meanwhile: from the record as it is now
+            p = partition_for(emp_id)
+            if p not in owned:
+                continue
+            skill_holders[p].remove(emp_id)
+            rows[p].pop(emp_id, None)
+            for ids in (stale[p], matchable[p], qualified[p]):
+                ids.discard(emp_id)
+            record = store.get(emp_id)
+            if record:
+                self._derive(p, emp_id, record, columns, skill_holders, rows, stale, matchable, qualified)
+                self._normalise(record)
+        pair_scores = {p: PairScores.from_packed(rows[p].items(), self.opportunity_ids) for p in owned}
+        # swapped at once (no await from here on)
         for emp_id in foreign:
-            del store[emp_id]
+            store.pop(emp_id, None)
+        self.skill_holders, self.pair_scores = skill_holders, pair_scores
+        self.views = {p: {} for p in owned}
+        self.stale, self.matchable, self.qualified = stale, matchable, qualified
         STALE.set(sum(len(s) for s in self.stale.values()))
         self._export_kpi()
         if newer:
             log.warning("employees were scored by a newer scoring version than this worker's; left as they are",
                         extra={"employees": newer, "scoring_version": self.engine.scoring_version})
-        log.info("indexes rebuilt", extra={"partitions": sorted(owned), "employees": sum(
-            len(i.skills_of) for i in self.indexes.values()), "stale": sum(len(s) for s in self.stale.values()),
-            "released": len(foreign)})
+        employees = sum(len(h) for h in self.skill_holders.values())
+        log.info("indexes rebuilt", extra={
+            "partitions": sorted(owned), "employees": employees, "stale": sum(len(s) for s in self.stale.values()),
+            "released": len(foreign), "legacy_records": legacy, "changed_meanwhile": len(touched),
+            "pairs": sum(s.pair_count for s in pair_scores.values()),
+            "pair_bytes": sum(s.nbytes for s in pair_scores.values()),
+            "seconds": round(time.perf_counter() - started, 3), "cpu_seconds": round(time.process_time() - cpu, 3)})
+        return True
+
+    def _derive(self, p: int, emp_id: str, record: dict, columns, skill_holders, rows, stale, matchable,
+                qualified) -> int:
+        """One employee's derived state from its record (``rebuild_indexes``); 1 if it was
+        scored by a newer scoring version than this worker's."""
+        marks = record_marks(record)
+        if not record["out"]:
+            matchable[p].add(emp_id)
+            if any(m[0] for m in marks.values()):
+                qualified[p].add(emp_id)
+        emp = EmployeeState.from_json(record)
+        skill_holders[p].put(emp_id, emp.skills, self._floor(emp.threshold))
+        rows[p][emp_id] = self.rebuilt_row(emp, marks, columns)
+        if needs_rescore(record, self.engine.scoring_version, self.engine.fingerprint, self.engine.taxonomy):
+            stale[p].add(emp_id)
+        elif (record.get("sv") or [1])[0] > self.engine.scoring_version:
+            return 1
+        return 0
+
+    @staticmethod
+    def _normalise(record: dict) -> None:
+        """A record written before the compact state: its scores go, its marks stay (in memory
+        only, the same value for every reader; the employee's next write rewrites it)."""
+        if "pairs" in record:
+            marks = record_marks(record)
+            del record["pairs"]
+            if marks:
+                record["marks"] = marks
+
+    def _columns(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """For ``rebuilt_row``, as the replica is now: per vectorised-core column its
+        opportunity's int (``OpportunityIds``; -1: a free column), and per owner the columns
+        of the opportunities they own."""
+        vec, intern = self.vector, self.opportunity_ids.intern
+        cached = self._columns_cache
+        if cached is not None and cached[0] == vec.changes:
+            return cached[1]
+        col_opp = np.full(vec.size, -1, dtype=np.int32)
+        owned: dict[str, list[int]] = {}
+        for opp_id, c in vec.col_of.items():
+            col_opp[c] = intern(opp_id)
+            owner = self.replica.opportunities[opp_id].owner_id
+            if owner:
+                owned.setdefault(owner, []).append(c)
+        got = col_opp, {o: np.array(cs, dtype=np.int64) for o, cs in owned.items()}
+        self._columns_cache = (vec.changes, got)
+        return got
+
+    def rebuilt_row(self, emp: EmployeeState, marks: dict, columns) -> bytes:
+        """An employee's pairs' scores from scratch, against the current replica, packed for
+        ``PairScores.from_packed``: every open opportunity scoring at least the employee's
+        pair floor (not the employee's own), and every marked pair with its current score
+        (0 when it scores nothing or its opportunity is closed: the pair stays until an event
+        rescores or releases it). ``columns``: ``_columns()``, with the replica unchanged since."""
+        col_opp, owned = columns
+        vec = self.vector
+        cols = pct = None
+        row = None
+        if not emp.opted_out:
+            row = vec.score_row(emp.skills)
+            keep = row.percent >= self._floor(emp.threshold)
+            cols, pct = row.index[keep], row.percent[keep]
+            own = owned.get(emp.employee_id)
+            if own is not None and len(cols):
+                mine = np.isin(cols, own)
+                cols, pct = cols[~mine], pct[~mine]
+        opps = col_opp[cols] if cols is not None else np.zeros(0, dtype=np.int32)
+        scores = pct if pct is not None else np.zeros(0, dtype=np.int64)
+        if marks:
+            extra_o, extra_s = [], []
+            for opp_id in marks:
+                c = vec.col_of.get(opp_id)
+                if c is not None and cols is not None:
+                    k = int(np.searchsorted(cols, c))
+                    if k < len(cols) and cols[k] == c:
+                        continue  # kept above
+                extra_o.append(self.opportunity_ids.intern(opp_id))
+                extra_s.append(row.get(c)[0] if row is not None and c is not None else 0)
+            if extra_o:
+                opps = np.concatenate([opps, np.array(extra_o, dtype=np.int32)])
+                scores = np.concatenate([scores, np.array(extra_s, dtype=np.int64)])
+        return PairScores.pack(opps, scores)
 
     async def publish_ownership(self) -> None:
         if self.registry is not None:
@@ -723,15 +863,15 @@ class MatcherApp:
     def _floor(self, threshold: int) -> int:
         return self.engine.floor_for(threshold or self.engine.default_threshold)
 
-    def _index(self, partition: int) -> SkillIndex:
-        index = self.indexes.get(partition)
-        if index is None:  # an event for a partition assigned before on_recovered ran (defensive)
-            index = self.indexes[partition] = SkillIndex(self.related)
-        return index
+    def _index(self, partition: int) -> "_HolderIndex":
+        """skill -> employees of the partition (with related skills), for ``employees_to_rescore``:
+        answered from the partition's ``SkillHolders`` (an index of its own, ``SkillIndex``, with
+        every employee under each related skill too, was 280 MiB at 100,000 employees)."""
+        return _HolderIndex(self._skill_holders(partition), self.related)
 
     def _skill_holders(self, partition: int) -> SkillHolders:
         got = self.skill_holders.get(partition)
-        if got is None:  # as _index
+        if got is None:  # an event for a partition assigned before on_recovered ran (defensive)
             got = self.skill_holders[partition] = SkillHolders()
         return got
 
@@ -759,26 +899,50 @@ class MatcherApp:
             RULED_OUT.labels(cause_label).inc(ruled_out)
         return out
 
-    def _set_holder(self, partition: int, opp_id: str, emp_id: str, holds: bool) -> None:
-        by_opp = self.holders.setdefault(partition, {})
-        if holds:
-            by_opp.setdefault(opp_id, set()).add(emp_id)
-        else:
-            held = by_opp.get(opp_id)
-            if held is not None:
-                held.discard(emp_id)
-                if not held:
-                    del by_opp[opp_id]
+    def _pair_store(self, partition: int) -> PairScores:
+        got = self.pair_scores.get(partition)
+        if got is None:  # as _index
+            got = self.pair_scores[partition] = PairScores(self.opportunity_ids)
+        return got
 
-    def _store(self, partition: int, record: dict) -> None:
-        """Write an employee's record (the one table write per change) and count it."""
+    def _pairs(self, partition: int, emp_id: str, record: dict | None, stale: bool = False) -> dict:
+        """The employee's pairs as the crossing rule reads them (``{opportunity: [score,
+        threshold mark, full mark]}``): the scores in memory with the record's marks.
+
+        ``stale``: the record was scored with another scoring configuration. The scores in
+        memory were rebuilt with this worker's, so they are not the scores before the change
+        and the ones under the old configuration are not stored anywhere: the previous
+        scores are unknown, the pairs are the marks alone (score 0), and the rescoring
+        reports every kept pair as changed from 0 (``match.updated.v2`` then lists them all)."""
+        if stale:
+            return merge_pairs({}, record_marks(record))
+        return merge_pairs(self._pair_store(partition).row(emp_id), record_marks(record))
+
+    def pairs_of(self, employee_id: str) -> dict:
+        """An owned employee's pairs (``_pairs``), for the query API; empty when none."""
+        p = partition_for(employee_id)
+        if p not in self.owned:
+            return {}
+        return self._pairs(p, employee_id, self.employees.data.get(employee_id))
+
+    def _store(self, partition: int, record: dict, pairs: dict | None = None) -> None:
+        """Write an employee's record (the one table write per change) and count it; with
+        ``pairs`` (all of the employee's pairs), their scores go to the partition's store."""
         self.employees[record["id"]] = record
+        if pairs is not None:
+            self._pair_store(partition).put(record["id"], {o: pair[0] for o, pair in pairs.items()})
+        self._touch(record["id"])
         self._count(partition, record["id"], record)
         self._export_kpi()
 
+    def _touch(self, emp_id: str) -> None:
+        """Note a change to an employee's state while a rebuild runs (it re-derives them at its end)."""
+        if self._touched is not None:
+            self._touched.add(emp_id)
+
     def _count(self, partition: int, emp_id: str, record: dict | None) -> None:
         matchable = bool(record) and not record["out"]
-        qualified = matchable and any(pair[1] for pair in (record.get("pairs") or {}).values())
+        qualified = matchable and any(mark[0] for mark in record_marks(record).values())
         for counted, member in ((self.matchable, matchable), (self.qualified, qualified)):
             ids = counted.setdefault(partition, set())
             if member:
@@ -793,10 +957,9 @@ class MatcherApp:
     def erase(self, employee_id: str, partition: int) -> None:
         self._count(partition, employee_id, None)
         self._export_kpi()
-        self._index(partition).remove(employee_id)
         self._skill_holders(partition).remove(employee_id)
-        for opp_id in record_pairs(self.employees.get(employee_id)):
-            self._set_holder(partition, opp_id, employee_id, False)
+        self._pair_store(partition).remove(employee_id)
+        self._touch(employee_id)
         self.stale.get(partition, set()).discard(employee_id)
         self.employees.pop(employee_id, None)
 
@@ -807,18 +970,18 @@ class MatcherApp:
             return  # duplicate or out of order: nothing changes
         old = EmployeeState.from_json(record) if record else None
         emp = EmployeeState.from_profile(event.payload.profile, event.version)
-        pairs = record_pairs(record)
         full = needs_rescore(record, self.engine.scoring_version, self.engine.fingerprint, self.engine.taxonomy)
+        pairs = self._pairs(partition, event.subject, record, full)
         affected = opportunities_to_rescore(old, emp, self.replica, pairs, full, self._floor)
         scores = self._row_scores(emp, affected, pairs, "profile")
-        self._index(partition).put(emp)
-        self._skill_holders(partition).put(emp.employee_id, emp.skills, self._floor(emp.threshold))
         crossed = record_crossed(record)
         pairs = await self.rescore(emp, scores.keys() | (affected & pairs.keys()), pairs, event, "profile",
                                    partition, scores, crossed)
         scored_with = self.engine.scored_with if (full or not record) else (record.get("sv") or self.engine.scored_with)
-        # one write, after the crossings were acknowledged (see engine.employee_record)
-        self._store(partition, employee_record(emp, pairs, scored_with, self._open_only(crossed)))
+        # one write, after the crossings were acknowledged (see engine.employee_record); the derived
+        # state with it, with no await in between (a rebuild running meanwhile sees both or neither)
+        self._store(partition, employee_record(emp, pairs, scored_with, self._open_only(crossed)), pairs)
+        self._skill_holders(partition).put(emp.employee_id, emp.skills, self._floor(emp.threshold))
         if full:
             self.stale.get(partition, set()).discard(emp.employee_id)
 
@@ -828,8 +991,11 @@ class MatcherApp:
         new = self.replica.opportunities.get(opp_id)
         view = self.views.setdefault(partition, {})
         old = view.get(opp_id)
-        holders = self.holders.get(partition, {}).get(opp_id, set())
-        affected = employees_to_rescore(old, new, self._index(partition), holders, self.engine.pair_floor > 0)
+        holders = set(self._pair_store(partition).holders(opp_id))
+        # floor=True even at ITM_MATCHER_PAIR_FLOOR_PERCENT=0: scores are whole percents, so a pair
+        # under 1 % is not kept either (floor_for is at least 1), and a shrinking total weight can
+        # lift it to 1 % (found by tests/unit/test_matcher_state.py: 0 -> 2 % with no rescoring)
+        affected = employees_to_rescore(old, new, self._index(partition), holders, True)
         if new is None:
             view.pop(opp_id, None)
         else:
@@ -857,14 +1023,27 @@ class MatcherApp:
             if not record:
                 continue
             emp = EmployeeState.from_json(record)
-            pairs = record_pairs(record)
+            marks = record_marks(record)
+            held, mark = self._pair_store(partition).score(emp_id, opp_id), marks.get(opp_id)
+            pair = None if held is None and mark is None else [held or 0, *(mark or NO_MARK)]
             score = scored.get(emp_id)
             crossed = record_crossed(record)
-            new_pairs = await self.rescore(emp, {opp_id}, pairs, event, "opportunity", partition,
-                                           {opp_id: (new, *score)} if score is not None else None, crossed)
-            if new_pairs != pairs:  # (a crossing always changes its pair's marks)
-                self._store(partition, employee_record(emp, new_pairs, record.get("sv") or [1, ""],
-                                                       self._open_only(crossed)))
+            new_pairs = await self.rescore(emp, {opp_id}, {opp_id: pair} if pair else {}, event, "opportunity",
+                                           partition, {opp_id: (new, *score)} if score is not None else None, crossed)
+            got = new_pairs.get(opp_id)
+            if got == pair:
+                continue
+            new_mark = [got[1], got[2]] if got and (got[1] or got[2]) else None
+            if new_mark != mark:  # the marks moved (a crossing always moves them): the one table write
+                if new_mark is None:
+                    marks.pop(opp_id, None)
+                else:
+                    marks[opp_id] = new_mark
+                self._store(partition, record_with_marks(emp, marks, record.get("sv") or [1, ""],
+                                                         self._open_only(crossed)))
+            # only the score moved: nothing to write (scores are derived, rebuilt after a rebalance)
+            self._pair_store(partition).set(emp_id, opp_id, None if got is None else got[0])
+            self._touch(emp_id)
 
     async def on_control(self, partition: int) -> None:
         """Rescore the next batch of this partition's employees scored the old way."""
@@ -881,13 +1060,14 @@ class MatcherApp:
             if not needs_rescore(record, self.engine.scoring_version, self.engine.fingerprint, self.engine.taxonomy):
                 continue
             emp = EmployeeState.from_json(record)
-            pairs = record_pairs(record)
+            pairs = self._pairs(partition, emp_id, record, stale=True)
             affected = opportunities_to_rescore(emp, emp, self.replica, pairs, full=True)
             scores = self._row_scores(emp, affected, pairs, "scoring-change")
             crossed = record_crossed(record)
             pairs = await self.rescore(emp, scores.keys() | (affected & pairs.keys()), pairs, cause, "scoring-change",
                                        partition, scores, crossed)
-            self._store(partition, employee_record(emp, pairs, self.engine.scored_with, self._open_only(crossed)))
+            self._store(partition, employee_record(emp, pairs, self.engine.scored_with, self._open_only(crossed)),
+                        pairs)
         STALE.set(sum(len(s) for s in self.stale.values()))
         if todo:
             await self.send_control(partition)
@@ -909,7 +1089,8 @@ class MatcherApp:
                       scores: dict | None = None, crossed: dict | None = None) -> dict:
         """Rescore ``emp`` against ``opp_ids``; send crossings (acknowledged) and
         updates; return the new pairs and count the crossings in ``crossed``
-        (``employee_record``'s ``x``). The caller stores them. ``scores``: the
+        (``employee_record``'s ``x``). The caller stores them (the marks in the
+        table, the scores in the partition's ``PairScores``). ``scores``: the
         vectorised core's ``{opportunity: (the state it scored, percent, missing
         must-have)}``; a pair without one, or whose opportunity changed since (the
         replica moves while crossings are sent), is scored by the scalar scorer."""
@@ -921,9 +1102,7 @@ class MatcherApp:
             opp = self.replica.opportunities.get(opp_id)
             prev = pairs.get(opp_id)
             if opp is None:  # closed or filled: release the pair
-                if prev is not None:
-                    del pairs[opp_id]
-                    self._set_holder(partition, opp_id, emp.employee_id, False)
+                pairs.pop(opp_id, None)
                 continue
             scored += 1
             got = scores.get(opp_id) if scores else None
@@ -935,10 +1114,8 @@ class MatcherApp:
             if out.pair != prev:
                 if out.pair is None:
                     pairs.pop(opp_id, None)
-                    self._set_holder(partition, opp_id, emp.employee_id, False)
                 else:
                     pairs[opp_id] = out.pair
-                    self._set_holder(partition, opp_id, emp.employee_id, True)
             if out.crossing is not None:
                 env = new_envelope("match.threshold-crossed", "matcher", emp.employee_id, emp.version, out.crossing,
                                    cause.envelope.correlation_id, cause.event_id, cause.envelope.replayed)
@@ -981,16 +1158,17 @@ class MatcherApp:
         if opp is None:
             return out
         for p in partitions:
-            if p not in self.owned:
+            if p not in self.owned or p not in self.pair_scores:
                 continue
-            for emp_id in self.holders.get(p, {}).get(opp_id, ()):
+            pair_store = self.pair_scores[p]
+            for emp_id in pair_store.holders(opp_id):
                 record = self.employees.data.get(emp_id)
-                pair = (record or {}).get("pairs", {}).get(opp_id)
-                if not record or not pair:
+                score = pair_store.score(emp_id, opp_id)
+                if not record or score is None:
                     continue
                 if record["out"] or record.get("hidden") or (record["types"] and opp.type not in record["types"]):
                     continue  # the employee's choices: opted out, hidden from owners, not this kind of opportunity
-                out.append((pair[0], emp_id, record))
+                out.append((score, emp_id, record))
         return out
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -1013,6 +1191,18 @@ class MatcherApp:
             for reader in readers:
                 reader.cancel()
             await self.app.stop()
+
+
+class _HolderIndex:
+    """``SkillIndex.employees_for`` over a partition's ``SkillHolders``."""
+
+    __slots__ = ("holders", "related")
+
+    def __init__(self, holders: SkillHolders, related):
+        self.holders, self.related = holders, related
+
+    def employees_for(self, skill_ids) -> set[str]:
+        return self.holders.employees_for(skill_ids, self.related)
 
 
 def worker_id(address: str) -> str:

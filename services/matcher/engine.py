@@ -120,25 +120,46 @@ class EmployeeState:
 
 
 def employee_record(emp: EmployeeState, pairs: dict, scored_with: list, crossed: dict | None = None) -> dict:
-    """The matcher's one table value per employee: the profile it holds, its
-    pairs ``{opportunity id: [score, notified threshold, notified full]}``,
-    the scoring ``[version, fingerprint]`` the pairs were computed with, and the
+    """The matcher's one table value per employee: the profile it holds, the
+    notification marks of its pairs that carry one ``{opportunity id: [threshold
+    while qualified since shown (0: not), notified 100 %]}`` (``marks``; taken from
+    ``pairs``, ``{opportunity id: [score, notified threshold, notified full]}``; the
+    scores are derived and live in memory only, ``pair_store.PairScores``), the
+    scoring ``[version, fingerprint]`` the pairs were computed with, and the
     crossings pushed per open opportunity ``{opportunity id: [qualified, full]}``
     (``x``; kept when a pair drops out: a later crossing's id needs the count).
 
     One value, hence one changelog record per change: a worker killed between
-    writes can never recover an employee version without the pairs it produced
-    (which would make the redelivered event look stale and lose its crossing)."""
+    writes can never recover an employee version without the marks it produced
+    (which would make the redelivered event look stale and lose its crossing).
+    A recovered record has no scores: they are rebuilt from the profile and the
+    replica after the rebalance, so nothing a crash could lose is in them."""
+    return record_with_marks(emp, {o: [p[1], p[2]] for o, p in pairs.items() if p[1] or p[2]}, scored_with, crossed)
+
+
+def record_with_marks(emp: EmployeeState, marks: dict, scored_with: list, crossed: dict | None = None) -> dict:
+    """``employee_record`` from the marks themselves (``{opportunity id: [threshold mark,
+    full mark]}``, only pairs carrying one)."""
     d = emp.to_json()
-    d["pairs"] = pairs
+    if marks:
+        d["marks"] = marks
     d["sv"] = scored_with
     if crossed:
         d["x"] = crossed
     return d
 
 
-def record_pairs(record: dict | None) -> dict:
-    return dict(record.get("pairs") or {}) if record else {}
+def record_marks(record: dict | None) -> dict:
+    """The record's notification marks ``{opportunity id: [threshold mark, full mark]}``
+    (only pairs carrying one), a copy. A record written before the compact state holds
+    ``pairs`` (``{opportunity id: [score, threshold mark, full mark]}``) instead: its
+    marks are taken and its scores ignored (they are rebuilt)."""
+    if not record:
+        return {}
+    marks = record.get("marks")
+    if marks is None:
+        return {o: [p[1], p[2]] for o, p in (record.get("pairs") or {}).items() if p[1] or p[2]}
+    return {o: list(m) for o, m in marks.items()}
 
 
 def record_crossed(record: dict | None) -> dict:

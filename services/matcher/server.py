@@ -153,7 +153,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         record = await self._record_here(request.employee_id, context)
         emp = EmployeeState.from_json(record)
         limit = max(1, min(request.limit or 10, MAX_LIMIT))
-        pairs = record.get("pairs") or {}
+        pairs = self.m.pairs_of(request.employee_id)  # the scores in memory, the marks in the record
         top = sorted(pairs.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]
         matches = [m for m in (self._match(emp, opp_id, True) for opp_id, _ in top) if m]
         return matcher_pb2.MatchList(matches=matches, served_by=self.address)

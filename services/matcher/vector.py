@@ -171,6 +171,26 @@ class SkillHolders:
         self.ids[i] = None
         self._free.append(i)
 
+    def employees_for(self, skill_ids: Iterable[str], related: RelatedFn | None = None) -> set[str]:
+        """The employees holding one of ``skill_ids`` or (``related``: the taxonomy's
+        ``related_view``) a skill related to one: ``engine.SkillIndex.employees_for``
+        without an index of its own (the related skills are looked up per requirement
+        skill, as ``score_column`` credits them)."""
+        found: set[int] = set()
+        by_skill = self._by_skill
+        for s in skill_ids:
+            held = by_skill.get(s)
+            if held:
+                found.update(held)
+            if related is not None:
+                for t in related(s) or ():
+                    if t != s:
+                        held = by_skill.get(t)
+                        if held:
+                            found.update(held)
+        ids = self.ids
+        return {ids[i] for i in found}
+
     def arrays(self, skill_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """(employee indexes, levels, status codes) of the holders of a skill."""
         got = self._arrays.get(skill_id)
@@ -219,6 +239,7 @@ class VectorScorer:
         self._d = 0
         # columns
         self.col_of: dict[str, int] = {}
+        self.changes = 0  # put/drop calls so far (callers caching a view of the columns compare it)
         self._cols: list[_Column | None] = []
         self._free: list[int] = []
         self._den = np.zeros(0, dtype=np.int64)  # per column: D * sum(W) (0: free or inexact)
@@ -360,6 +381,7 @@ class VectorScorer:
     def put(self, opp_id: str, requirements: Sequence[Requirement]) -> int:
         """Index (or re-index) an opportunity's requirements; returns its column."""
         self.drop(opp_id)
+        self.changes += 1
         reqs = merge_requirements(list(requirements))
         c = self._free.pop() if self._free else len(self._cols)
         if c == len(self._cols):
@@ -403,6 +425,7 @@ class VectorScorer:
         c = self.col_of.pop(opp_id, None)
         if c is None:
             return
+        self.changes += 1
         col = self._cols[c]
         for f in col.features:
             self._frow[f].pop(c, None)

@@ -241,3 +241,30 @@ def test_the_crossing_rule_on_vector_scores_equals_the_scalar_path(taxonomy):
                 assert (got.pair, got.crossing, got.updated) == (want.pair, want.crossing, want.updated)
                 crossings += want.crossing is not None
     assert crossings >= 10
+
+
+def test_skill_holders_find_the_employees_a_skill_index_finds():
+    """The matcher's rescoring rules ask ``SkillHolders.employees_for`` (with the related
+    skills) what ``engine.SkillIndex`` answered from an index of its own (the taxonomy is
+    symmetric: holding t related to s is being related to s)."""
+    import random
+
+    from itm.taxonomy import Taxonomy
+    from services.matcher.engine import EmployeeState, SkillIndex
+
+    tax = Taxonomy.configured()
+    rnd = random.Random(3)
+    skills = sorted(s.id for s in tax.skills())
+    index, holders = SkillIndex(tax.related_view), SkillHolders()
+    for i in range(300):
+        emp = EmployeeState(f"E{i}", 1, {s: (rnd.randint(1, 5), "claimed") for s in rnd.sample(skills, rnd.randint(1, 8))})
+        index.put(emp)
+        holders.put(emp.employee_id, emp.skills)
+    for i in range(0, 300, 7):
+        index.remove(f"E{i}")
+        holders.remove(f"E{i}")
+    for _ in range(200):
+        asked = rnd.sample(skills, rnd.randint(1, 6))
+        assert holders.employees_for(asked, tax.related_view) == index.employees_for(asked)
+        held = {e: set(holders._skills_of[i]) for e, i in holders.index_of.items()}
+        assert holders.employees_for(asked) == {e for e, mine in held.items() if mine & set(asked)}  # no related
