@@ -47,7 +47,7 @@ def _strings(field: FieldDescriptor, words: list[str], sane: bool) -> st.SearchS
     if sane:
         return st.one_of(st.sampled_from(words), st.text("abcdefghijklmnopqrstuvwxyz-_ 0123456789", min_size=1,
                                                          max_size=12))
-    limit = validation.MAX_ID if validation._is_id(field) else validation.MAX_TEXT
+    limit = validation.MAX_ID if validation._string_rule(field)[1] else validation.MAX_TEXT
     edges = [
         "", "x" * limit, "x" * (limit + 1), "9" * 40, "9" * 20 + "-" + "9" * 20, "0-0", "$", "-", "+",
         "a\x00b", "../../etc/passwd", "Europe", "é" * 50, "\u202e" + "x" * 10, "' OR 1=1 --", "E" * 20_000,

@@ -25,7 +25,8 @@ from itm.runtime.envelope import decode, new_envelope
 from itm.runtime.redisx import connect
 from itm.runtime.settings import Settings
 from itm.v1 import common_pb2, events_pb2, profile_pb2
-from test_delivery import read_topic, wait_until
+from _stack import eventually
+from test_delivery import read_topic
 
 
 def corrupt_payload(topic: str, subject: str, payload) -> bytes:
@@ -113,7 +114,7 @@ async def test_poison_records_are_dead_lettered_by_every_consumer_and_good_recor
     assert "employee_id is longer than 200 characters" in reasons
 
     # the good records behind the poison took effect
-    await wait_until(lambda: _xlen_at_least(redis_client, f"{topic_prefix}inbox:R1", 1), 30, "R1's push")
+    await eventually(lambda: _xlen_at_least(redis_client, f"{topic_prefix}inbox:R1", 1), 30, "R1's push")
     emp = await c.profile.GetEmployee(profile_pb2.GetEmployeeRequest(employee_id="P1"), metadata=c.metadata)
     assert [(s.skill.skill_id, s.skill.level, s.skill.status) for s in emp.skills] == [
         ("sql", 3, common_pb2.SKILL_STATUS_VERIFIED)]
@@ -146,7 +147,7 @@ async def test_the_dead_letter_producer_survives_a_consumer_restart(topic_prefix
                 ("profile.employee-erased", f"B{round_}", b"\x00 ordinary garbage"),
                 ("profile.employee-erased", f"G{round_}", good("profile.employee-erased", f"G{round_}", erased)),
             ])
-            await wait_until(lambda: _true(f"G{round_}" in handled), 30, f"round {round_}'s good record")
+            await eventually(lambda: _true(f"G{round_}" in handled), 30, f"round {round_}'s good record")
             # and the garbage's letter (its key may sit on another partition than the good record's)
             await read_topic(settings, ["itm.dead-letter"], kafka_bootstrap, lambda ev: len(ev) >= round_)
             task.cancel()  # what a crash or a shutdown does: run() ends and closes the consumer
@@ -182,7 +183,7 @@ async def test_a_consumer_that_cannot_get_past_a_record_reports_not_serving_unti
                                                threshold_percent=80)
         await produce(kafka_bootstrap, settings, [("match.threshold-crossed", "S1",
                                                    good("match.threshold-crossed", "S1", crossing))])
-        await wait_until(lambda: _xlen_at_least(client, inbox, 1), 30, "the first push (consumer running)")
+        await eventually(lambda: _xlen_at_least(client, inbox, 1), 30, "the first push (consumer running)")
         assert grpc_health(notifier.grpc_target, service="itm.consumers") == (True, "SERVING")
 
         redis.stop()  # the next record is fetched but cannot be stored
@@ -197,7 +198,7 @@ async def test_a_consumer_that_cannot_get_past_a_record_reports_not_serving_unti
         assert 'topic="match.threshold-crossed"' in stalled[0]
 
         redis.start()
-        await wait_until(lambda: _xlen_at_least(client, inbox, 2), 30, "the held record to be stored")
+        await eventually(lambda: _xlen_at_least(client, inbox, 2), 30, "the held record to be stored")
         deadline = time.monotonic() + 15
         while grpc_health(notifier.grpc_target, service="itm.consumers")[1] != "SERVING":
             assert time.monotonic() < deadline, "itm.consumers stayed NOT_SERVING after the consumer got past it"
