@@ -136,10 +136,14 @@ class _World:
 
 
 async def _feed(app: MatcherApp, event: Event) -> None:
+    """An event as the matcher meets it: a profile event on its employee's partition; an
+    opportunity event in the replica, and its broadcast copy on every partition in one go."""
     if hasattr(event.payload, "profile"):
         await app.on_employee(event, partition_for(event.subject))
     else:
-        await app.on_opportunity(event, partition_for(event.subject))
+        app.apply_replicated(event)
+        for p in range(4):
+            await app.on_opportunity(event, p)
 
 
 def _state(app: MatcherApp) -> tuple[dict, dict]:
@@ -157,14 +161,8 @@ def test_rebuilt_scores_equal_the_incremental_ones_and_a_rebuilt_worker_sends_th
         rebuilds = 0
         for step in range(260):
             event = world.event()
-            # the opportunity broadcast reaches each partition: here every partition in one go
             for app in (steady, rebuilt):
-                if hasattr(event.payload, "profile"):
-                    await _feed(app, event)
-                else:
-                    app.apply_replicated(event)
-                    for p in range(4):
-                        await app.on_opportunity(event, p)
+                await _feed(app, event)
             if step % 9 == 8:
                 before = _state(rebuilt)
                 assert await rebuilt.rebuild_indexes({0, 1, 2, 3})
@@ -191,12 +189,7 @@ def test_a_table_written_by_the_previous_version_loads_its_marks_and_rebuilds_it
         world = _World(5)
         for _ in range(150):
             event = world.event()
-            if hasattr(event.payload, "profile"):
-                await _feed(app, event)
-            else:
-                app.apply_replicated(event)
-                for p in range(4):
-                    await app.on_opportunity(event, p)
+            await _feed(app, event)
         scores, holders = _state(app)
         marked = {e: record_marks(r) for e, r in app.employees.items()}
         assert any(marked.values())
@@ -234,12 +227,7 @@ def test_a_new_scoring_rescores_from_the_marks_and_ends_where_a_fresh_worker_wou
         old, fresh = _app(30), _app(30, scoring_version=2, factor_claimed=0.9)
         for app in (old, fresh):
             for event in events:
-                if hasattr(event.payload, "profile"):
-                    await _feed(app, event)
-                else:
-                    app.apply_replicated(event)
-                    for p in range(4):
-                        await app.on_opportunity(event, p)
+                await _feed(app, event)
         new = _app(30, scoring_version=2, factor_claimed=0.9, matcher_rescore_batch=2)  # several batches
         for event in events:  # the replica (read from the opportunity topics)
             if not hasattr(event.payload, "profile"):
@@ -293,17 +281,9 @@ def test_events_handled_while_a_rebuild_runs_leave_the_state_a_rebuild_after_the
         busy.crossed_topic, busy.updates_topic = _SlowTopic("crossed"), _SlowTopic("updates")
         world = _World(11)
 
-        async def feed(app, event):
-            if hasattr(event.payload, "profile"):
-                await _feed(app, event)
-            else:
-                app.apply_replicated(event)
-                for p in range(4):
-                    await app.on_opportunity(event, p)
-
         async def feed_all(app, events):
             for event in events:
-                await feed(app, event)
+                await _feed(app, event)
 
         changed = 0
         for _ in range(12):
