@@ -6,15 +6,14 @@ with what she typed kept. Real services, Debian's chromium."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 
 import pytest
+from _stack import matched
 from playwright.async_api import expect
 
 from itm import demo
-from itm.v1 import matcher_pb2
 
 pytestmark = pytest.mark.timeout(600)  # a module stack of six processes on a contended machine
 
@@ -26,16 +25,7 @@ async def organisation(stack) -> dict:
     suffix = f"-{uuid.uuid4().hex[:6]}"
     posted = await demo.seed(stack.clients, suffix)
     ana = f"{demo.DEMO_EMPLOYEE}{suffix}"
-    async with asyncio.timeout(90):  # the matcher has scored her for the gig
-        while True:
-            try:
-                found = await stack.clients.matcher.MyMatches(matcher_pb2.MyMatchesRequest(employee_id=ana),
-                                                              metadata=stack.clients.metadata)
-                if any(m.opportunity_id == posted[GIG] for m in found.matches):
-                    break
-            except Exception:  # noqa: BLE001 - not known to the matcher yet
-                pass
-            await asyncio.sleep(0.2)
+    await matched(stack.clients, ana, posted[GIG], timeout_s=90)
     return {"ana": ana, "gig": posted[GIG], "course": f"{demo.DEMO_COURSE}{suffix}", "posted": posted}
 
 

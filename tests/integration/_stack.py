@@ -25,6 +25,7 @@ from itm.runtime.consumer import make_consumer
 from itm.runtime.envelope import Event, decode
 from itm.runtime.settings import Settings
 from itm.runtime.topics import TOPICS, ensure_topics
+from itm.v1 import matcher_pb2
 
 
 @dataclass
@@ -191,3 +192,25 @@ async def eventually(check, timeout_s: float, what: str):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         await asyncio.sleep(0.2)
+
+
+async def matched(clients: Clients, employee_id: str, opportunity_id: str, timeout_s: float = 60) -> int:
+    """Wait until the matcher lists the pair among the employee's matches; its score.
+
+    A module's tests seed one organisation each into the same stack, and each organisation's people match
+    the others' postings too (same skills, same scores). Ties are ordered by opportunity id, so the whole
+    list MyMatches gives (100) is read, not its first ten. Until the matcher knows the employee it answers
+    NOT_FOUND, which is waited out like a missing pair.
+    """
+    async def score() -> tuple[int] | None:
+        try:
+            found = await clients.matcher.MyMatches(matcher_pb2.MyMatchesRequest(
+                employee_id=employee_id, limit=100), metadata=clients.metadata, timeout=10)
+        except grpc.aio.AioRpcError as e:
+            if e.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                return None
+            raise
+        return next(((m.score_percent,) for m in found.matches if m.opportunity_id == opportunity_id), None)
+
+    (percent,) = await eventually(score, timeout_s, f"the matcher to list {opportunity_id} among {employee_id}'s matches")
+    return percent

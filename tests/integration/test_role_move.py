@@ -152,7 +152,7 @@ async def moves_told(stack, employee: str, count: int, timeout_s: float = 30) ->
 async def matches(stack, employee: str) -> dict[str, int]:
     me = stack.as_(employee)
     try:
-        got = await me.matcher.MyMatches(M.MyMatchesRequest(employee_id=employee), metadata=me.metadata)
+        got = await me.matcher.MyMatches(M.MyMatchesRequest(employee_id=employee, limit=100), metadata=me.metadata)
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.NOT_FOUND:  # its events have not reached the matcher yet
             return {}

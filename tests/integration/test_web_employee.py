@@ -17,11 +17,11 @@ import uuid
 
 import aiohttp
 import pytest
-from _stack import ModuleStack
+from _stack import ModuleStack, matched
 from _web import Browser, start_console
 
 from itm import demo
-from itm.v1 import matcher_pb2, opportunity_pb2 as O
+from itm.v1 import opportunity_pb2 as O
 
 pytestmark = pytest.mark.integration
 
@@ -45,24 +45,9 @@ async def org(stack):
     suffix = f"-{uuid.uuid4().hex[:6]}"
     posted = await demo.seed(stack.clients, suffix)
     ana = f"{demo.DEMO_EMPLOYEE}{suffix}"
-    await scored(stack, ana, posted[GIG])
+    await matched(stack.clients, ana, posted[GIG])
     return {"suffix": suffix, "ana": ana, "course": f"{demo.DEMO_COURSE}{suffix}", "posted": posted,
             "gig": posted[GIG]}
-
-
-async def scored(stack, employee_id: str, opportunity_id: str, timeout_s: float = 60) -> int:
-    """Wait until the matcher lists the pair among the employee's matches; its score."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            try:
-                found = await stack.clients.matcher.MyMatches(matcher_pb2.MyMatchesRequest(
-                    employee_id=employee_id, limit=10), metadata=stack.clients.metadata)
-                for m in found.matches:
-                    if m.opportunity_id == opportunity_id:
-                        return m.score_percent
-            except Exception:  # noqa: BLE001 - not known to the matcher yet
-                pass
-            await asyncio.sleep(0.2)
 
 
 @pytest.fixture
