@@ -254,6 +254,9 @@ class Replica:
         self._related_known: set[str] = set()
         self.courses: dict[str, CourseOffer] = {}
         self.course_versions: dict[str, int] = {}
+        # skill -> {course id: offer} of the courses teaching it: a learning path only ever uses
+        # courses teaching one of the gaps' skills, and the catalog may hold thousands
+        self.courses_by_skill: dict[str, dict[str, CourseOffer]] = defaultdict(dict)
 
     def apply_opportunity(self, p: common_pb2.OpportunityMatchProfile, version: int) -> OpportunityState | None:
         """Apply a snapshot; returns the new state (closed ones too) or None if stale."""
@@ -297,11 +300,22 @@ class Replica:
         if version <= self.course_versions.get(c.course_id, 0):
             return False
         self.course_versions[c.course_id] = version
-        if c.retired:
-            self.courses.pop(c.course_id, None)
-        else:
-            self.courses[c.course_id] = CourseOffer(c.course_id, c.title, c.hours, {t.skill_id: t.level for t in c.teaches})
+        old = self.courses.pop(c.course_id, None)
+        for skill_id in old.teaches if old else ():
+            self.courses_by_skill[skill_id].pop(c.course_id, None)
+        if not c.retired:
+            offer = CourseOffer(c.course_id, c.title, c.hours, {t.skill_id: t.level for t in c.teaches})
+            self.courses[c.course_id] = offer
+            for skill_id in offer.teaches:
+                self.courses_by_skill[skill_id][c.course_id] = offer
         return True
+
+    def courses_teaching(self, skill_ids) -> list[CourseOffer]:
+        """The catalog's courses teaching at least one of these skills, each once."""
+        found: dict[str, CourseOffer] = {}
+        for skill_id in skill_ids:
+            found.update(self.courses_by_skill.get(skill_id, {}))
+        return list(found.values())
 
     def candidates_for(self, skill_ids) -> set[str]:
         """Open opportunities that require one of these skills or a related one."""
@@ -466,7 +480,7 @@ def scoring_fingerprint(factors: EvidenceFactors, related_cap: float, default_th
 class Outcome:
     pair: list | None  # [score, notified_threshold, notified_full] or None to drop the pair
     crossing: events_pb2.ThresholdCrossed | None = None
-    updated: events_pb2.MatchUpdated | None = None
+    updated: events_pb2.PairScore | None = None  # the score moved: one pair of match.updated.v2
 
 
 class Matcher:
@@ -624,9 +638,8 @@ class Matcher:
         keep = percent >= self.floor_for(threshold) or new_t or new_full
         updated = None
         if percent != prev_score and (keep or prev is not None):
-            updated = events_pb2.MatchUpdated(
-                employee_id=emp.employee_id, opportunity_id=opp.opportunity_id, score_percent=percent,
-                previous_score_percent=prev_score, qualified=qualified, scoring_version=self.scoring_version)
+            updated = events_pb2.PairScore(opportunity_id=opp.opportunity_id, score_percent=percent,
+                                           previous_score_percent=prev_score, qualified=qualified)
         if not keep:
             return Outcome(None, crossing, updated)
         return Outcome([percent, new_t, new_full], crossing, updated)
@@ -651,7 +664,7 @@ class Matcher:
 
     def explanation(self, emp: EmployeeState, opp: OpportunityState, result, replica: Replica,
                     mentors: MentorIndex | None = None) -> events_pb2.MatchExplanation:
-        path = plan_learning_path(result.gaps, replica.courses.values())
+        path = plan_learning_path(result.gaps, replica.courses_teaching({g.skill_id for g in result.gaps}))
         projected = projected_after(opp.requirements, emp.evidence(), path, self.factors, self.related, self.related_cap)
         return events_pb2.MatchExplanation(
             credits=[

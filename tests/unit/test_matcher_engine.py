@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.matcher.engine import EmployeeState, Matcher, OpportunityState, Replica, SkillIndex, crossing_event_id
-from services.matcher.scoring import EvidenceFactors, Requirement
+from services.matcher.scoring import EvidenceFactors, Requirement, plan_learning_path
 from itm.v1 import common_pb2
 
 
@@ -113,6 +113,32 @@ def test_explanation_has_credits_gaps_and_a_learning_path_with_projection():
     assert [g.skill_id for g in exp.gaps] == ["sql"] and exp.gaps[0].current_level == 1
     assert [s.course_id for s in exp.learning_path] == ["sql3"] and list(exp.learning_path[0].closes_skill_ids) == ["sql"]
     assert exp.projected_score_percent == 100 and exp.learning_path_hours == 6
+
+
+def test_courses_teaching_follows_republished_and_retired_courses():
+    replica = Replica()
+
+    def publish(course_id, version, *skills, retired=False):
+        replica.apply_course(common_pb2.Course(course_id=course_id, title=course_id, hours=4, retired=retired,
+                                               teaches=[common_pb2.CourseSkill(skill_id=s, level=3) for s in skills]),
+                             version)
+
+    publish("c1", 1, "sql", "excel")
+    publish("c2", 1, "sql")
+    publish("c3", 1, "python")
+    assert sorted(c.course_id for c in replica.courses_teaching({"sql", "excel"})) == ["c1", "c2"]
+    publish("c1", 2, "python")  # now teaches python only
+    assert [c.course_id for c in replica.courses_teaching({"excel"})] == []
+    assert sorted(c.course_id for c in replica.courses_teaching({"python"})) == ["c1", "c3"]
+    publish("c3", 2, "python", retired=True)
+    publish("c3", 1, "python")  # stale: stays retired
+    assert [c.course_id for c in replica.courses_teaching({"python", "go"})] == ["c1"]
+    # a learning path from the gaps' courses is the one from the whole catalog
+    e = emp(sql=1, excel=2)
+    result = ENGINE.score(e, GIG)
+    whole = plan_learning_path(result.gaps, replica.courses.values())
+    assert ENGINE.explanation(e, GIG, result, replica).learning_path_hours == whole.hours
+    assert [c.course_id for c in whole.steps] == ["c2"]
 
 
 def test_replica_ignores_stale_versions_and_indexes_related_skills():
