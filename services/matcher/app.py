@@ -88,6 +88,8 @@ REREAD = Counter("itm_match_partitions_reread_total",
                  "Partitions sought back because faust fetched records and never delivered them (a rebalance)")
 STALE = Gauge("itm_match_stale_employees", "Employees of this worker still scored with an older scoring configuration")
 OWNED = Gauge("itm_match_owned_partitions", "Employee partitions this matcher worker owns")
+FETCH_WAIT = Gauge("itm_match_fetch_wait_seconds",
+                   "How long the worker's fetches may wait on the broker: long while tables recover, short after")
 # the KPI "share of employees with at least one match above their threshold": each worker
 # reports its own partitions, so sum(qualified) / sum(matchable) over the workers is the share
 MATCHABLE = Gauge("itm_kpi_matchable_employees",
@@ -103,24 +105,32 @@ QUALIFIED = Gauge("itm_kpi_employees_with_qualified_match",
 #: 28 / 65 ms at 20. Every faust hop of the matcher (a profile event; an opportunity event, then
 #: its broadcast copy) paid it: the 0.6-0.75 s of issue 12 item 4.
 FETCH_MAX_WAIT_MS = 20
+#: ... except while a rebalance's table recovery reads the table's changelog, a compacted topic
+#: that Tansu serves slowly: at 100,000 employees (25,000 records a partition) one changelog fetch
+#: needs 50-100 ms of the broker, and every fetch allowed 20 ms came back empty, so a restarted
+#: worker never finished recovering (the broker busy on one core, the worker idle). Measured with
+#: a plain consumer on that changelog: 0 records in 30 s at 20 ms, 3,000 in 0.4 s at 100 ms.
+RECOVERY_FETCH_MAX_WAIT_MS = 500
 
 
-def _short_fetch_wait() -> None:
-    """Make faust's worker consumer fetch with ``FETCH_MAX_WAIT_MS`` (once per process)."""
+def _own_fetch_wait() -> None:
+    """Make faust's worker consumer start with ``RECOVERY_FETCH_MAX_WAIT_MS`` (a new worker
+    recovers first; ``MatcherApp.fetch_wait`` sets ``FETCH_MAX_WAIT_MS`` once it is ready)."""
     from faust.transport.drivers import aiokafka as faust_aiokafka
 
     thread = faust_aiokafka.AIOKafkaConsumerThread
-    if getattr(thread, "_itm_short_fetch", False):
+    if getattr(thread, "_itm_fetch_wait", False):
         return
     create = thread._create_worker_consumer
 
     def _create_worker_consumer(self, transport):
         consumer = create(self, transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by the fetcher aiokafka builds at start()
+        consumer._fetch_max_wait_ms = RECOVERY_FETCH_MAX_WAIT_MS  # read by the fetcher aiokafka builds at start()
+        FETCH_WAIT.set(RECOVERY_FETCH_MAX_WAIT_MS / 1000)
         return consumer
 
     thread._create_worker_consumer = _create_worker_consumer
-    thread._itm_short_fetch = True
+    thread._itm_fetch_wait = True
 
 
 def partition_for(key: str, partitions: int = EMPLOYEE_PARTITIONS) -> int:
@@ -142,7 +152,7 @@ class MatcherApp:
         from itm.taxonomy import Taxonomy
 
         self.settings = settings
-        _short_fetch_wait()
+        _own_fetch_wait()
         taxonomy = Taxonomy.configured()  # ITM_TAXONOMY_PATH; its version is published (itm/taxonomy_guard.py)
         self.related = taxonomy.related_view
         factors = EvidenceFactors(settings.factor_verified, settings.factor_inferred, settings.factor_claimed,
@@ -212,6 +222,10 @@ class MatcherApp:
         )
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         self.broadcast_name = settings.topic(BROADCAST)
+        # the two agents' input topics: the broadcast agent reads the opportunity topics, the match
+        # agent the profile topics and the broadcast (the consumer's other partitions are changelogs)
+        self.broadcast_inputs = frozenset(settings.topic(t) for t in OPPORTUNITY_TOPICS)
+        self.inputs = self.broadcast_inputs | {settings.topic(t) for t in PROFILE_TOPICS + [BROADCAST]}
         self.opportunity_topic = self.app.topic(*[settings.topic(t) for t in OPPORTUNITY_TOPICS], **raw)
         self.broadcast_topic = self.app.topic(self.broadcast_name, partitions=EMPLOYEE_PARTITIONS, **raw)
         self.match_topic = self.app.topic(*[settings.topic(t) for t in PROFILE_TOPICS + [BROADCAST]], **raw)
@@ -226,7 +240,17 @@ class MatcherApp:
         self.app.agent(self.match_topic, name="match")(self.match_agent)
 
     # -- ownership, recovery, registry --------------------------------------------------
+    def fetch_wait(self, ms: int) -> None:
+        """The worker consumer's fetch wait from now on (aiokafka's fetcher reads it for every request)."""
+        thread = getattr(getattr(self.app, "_consumer", None), "_thread", None)
+        consumer = getattr(thread, "_consumer", None)
+        for reader in (consumer, getattr(consumer, "_fetcher", None)):
+            if reader is not None:
+                reader._fetch_max_wait_ms = ms
+        FETCH_WAIT.set(ms / 1000)
+
     async def on_revoked(self, sender, revoked, **kwargs) -> None:
+        self.fetch_wait(RECOVERY_FETCH_MAX_WAIT_MS)  # a rebalance starts: its recovery reads the changelog
         for tp in revoked:  # another worker takes over what this one held
             self.progress.done(TopicPartition(tp.topic, tp.partition))
         lost = {tp.partition for tp in revoked if tp.topic == self.broadcast_name}
@@ -252,6 +276,7 @@ class MatcherApp:
         for p in sorted(p for p, todo in self.stale.items() if todo):
             await self.send_control(p)
         self._rewind = asyncio.ensure_future(self.rewind_never_committed(self.generation))
+        self.fetch_wait(FETCH_MAX_WAIT_MS)  # recovered: the streams resume with the short wait
 
     async def rewind_never_committed(self, generation: int) -> None:
         """Re-read, from the beginning, the assigned partitions the group never committed.
@@ -608,7 +633,7 @@ class MatcherApp:
         consumer = self.app.consumer
         if getattr(consumer, "_itm_owned_offsets", False):
             return
-        inputs = frozenset(self.settings.topic(t) for t in OPPORTUNITY_TOPICS + PROFILE_TOPICS + [BROADCAST])
+        inputs = self.inputs
 
         class ReadOffsets(type(consumer._read_offset)):
             def __getitem__(self, tp):
@@ -652,13 +677,12 @@ class MatcherApp:
                 or time.monotonic() - self.last_handled < idle_s):
             suspect.clear()
             return
-        inputs = {self.settings.topic(t) for t in OPPORTUNITY_TOPICS + PROFILE_TOPICS + [BROADCAST]}
         thread = consumer._thread
         aio = thread._ensure_consumer()
         generation = getattr(self.app, "consumer_generation_id", 0)
         behind = {}
         for tp in consumer.assignment():
-            if tp.topic not in inputs:
+            if tp.topic not in self.inputs:
                 continue
             key = TopicPartition(tp.topic, tp.partition)
             expected = self._expected(key)
@@ -704,12 +728,10 @@ class MatcherApp:
         consumer = getattr(self.app, "_consumer", None)
         if consumer is None or self.app.rebalancing:
             return
-        opportunity = {self.settings.topic(t) for t in OPPORTUNITY_TOPICS}
-        inputs = opportunity | {self.settings.topic(t) for t in PROFILE_TOPICS + [BROADCAST]}
         prefix = self.settings.topic_prefix
         assigned = set()
         for tp in consumer.assignment():
-            if tp.topic not in inputs:  # table changelogs, faust's leader topic
+            if tp.topic not in self.inputs:  # table changelogs, faust's leader topic
                 continue
             try:
                 high = consumer.highwater(tp)
@@ -722,13 +744,13 @@ class MatcherApp:
             position = self.next_offsets.get(key)
             if position is None:
                 position = consumer._committed_offset.get(tp) or 0  # faust's view of the group's offset
-            name = "matcher.broadcast" if tp.topic in opportunity else "matcher.match"
+            name = "matcher.broadcast" if tp.topic in self.broadcast_inputs else "matcher.match"
             metrics.CONSUMER_LAG.labels(metrics.bare_topic(tp.topic, prefix), str(tp.partition), name).set(
                 max(0, high - position))
         for key in list(self.next_offsets):
             if key not in assigned:  # revoked: another worker reports it now
                 del self.next_offsets[key]
-                name = "matcher.broadcast" if key.topic in opportunity else "matcher.match"
+                name = "matcher.broadcast" if key.topic in self.broadcast_inputs else "matcher.match"
                 try:
                     metrics.CONSUMER_LAG.remove(metrics.bare_topic(key.topic, prefix), str(key.partition), name)
                 except KeyError:
@@ -1126,11 +1148,13 @@ class MatcherApp:
                 CROSSINGS.inc()
             if out.updated is not None:
                 u = out.updated
-                changed.append(events_pb2.PairScore(opportunity_id=u.opportunity_id, score_percent=u.score_percent,
-                                                    previous_score_percent=u.previous_score_percent,
-                                                    qualified=u.qualified))
+                changed.append(u)
                 if self.legacy_updates:
-                    env = new_envelope("match.updated", "matcher", emp.employee_id, emp.version, u,
+                    legacy = events_pb2.MatchUpdated(
+                        employee_id=emp.employee_id, opportunity_id=u.opportunity_id, score_percent=u.score_percent,
+                        previous_score_percent=u.previous_score_percent, qualified=u.qualified,
+                        scoring_version=self.engine.scoring_version)
+                    env = new_envelope("match.updated", "matcher", emp.employee_id, emp.version, legacy,
                                        cause.envelope.correlation_id, cause.event_id)
                     fut = await self.updated_topic.send(key=emp.employee_id.encode(), value=env.SerializeToString())
                     self._count_when_acked(fut, self.updated_topic.get_topic_name())

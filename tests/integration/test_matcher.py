@@ -707,6 +707,7 @@ async def test_the_matcher_reports_consumed_produced_and_lag_per_partition_like_
     # a skill (with no related one) no other test uses: these two gigs are all it changes
     gigs = [await post(c, f"Metrics gig {i}{tag}", ("cobol", 3, 1, False)) for i in (1, 2)]
     ids = sorted(g.opportunity_id for g in gigs)
+    await settle(stack)  # both gigs reached the match agent (through the broadcast) before she has the skill
     await employee(c, e, [("cobol", 3, V)])
     await wait_crossings(stack, {e: 2}, ids)
     await settle(stack)
@@ -731,6 +732,8 @@ async def test_the_matcher_reports_consumed_produced_and_lag_per_partition_like_
     assert len(match_series) == EMPLOYEE_PARTITIONS * (len(PROFILE_TOPICS) + 1), sorted(match_series)
     assert len(broadcast_series) == sum(TOPICS[t].partitions for t in OPPORTUNITY_TOPICS), sorted(broadcast_series)
     assert sum(lag.values()) == 0, {k: v for k, v in lag.items() if v}
+    # recovered, so its fetches wait briefly (the long wait is for reading the changelog)
+    assert total(after, "itm_match_fetch_wait_seconds") == 0.02
 
     # match.updated.v2: the skill verification changed both pairs, in one record
     v2 = [x for x in (decode(r.value) for r in await read_all(s, "match.updated.v2")) if x.subject == e]
