@@ -27,7 +27,10 @@ since the path has four hops (outbox relay -> matcher [-> broadcast] -> notifier
 p50/p95/p99 are printed, never asserted.
 
     .venv/bin/python bench/matcher_latency_bench.py [--repeats 20] [--background 20] [--org 200]
-    .venv/bin/python bench/matcher_latency_bench.py --matcher-org 100000x10000 --background 200  # issue 12's bar
+    .venv/bin/python bench/matcher_latency_bench.py --matcher-org 100000x10000 --background 200 --timeout 3600
+
+(issue 12's bar; on the 2-core machine the full-size load through the whole stack took more than
+the default 30 minutes a phase: Tansu, serving five services' consumers, was on a core of its own.)
 """
 
 from __future__ import annotations
@@ -122,6 +125,49 @@ class Pushes:
             t.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.http.close()
+
+
+class Crossings:
+    """Every record on match.threshold-crossed from now on: per opportunity, how many and when
+    the last one was produced (the record's timestamp, set by the matcher's producer)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.count: dict[str, int] = {}
+        self.last_ms: dict[str, int] = {}
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        from aiokafka import TopicPartition
+
+        from itm.runtime.consumer import make_consumer
+        from itm.runtime.topics import TOPICS
+
+        topic = self.settings.topic("match.threshold-crossed")
+        self.consumer = make_consumer(self.settings, None, [])
+        await self.consumer.start()
+        tps = [TopicPartition(topic, p) for p in range(TOPICS["match.threshold-crossed"].partitions)]
+        self.consumer.assign(tps)
+        await self.consumer.seek_to_end(*tps)
+        for tp in tps:
+            await self.consumer.position(tp)  # resolve the end now, before anything is measured
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        from itm.runtime.envelope import decode
+
+        while True:
+            for records in (await self.consumer.getmany(timeout_ms=200)).values():
+                for r in records:
+                    opp = decode(r.value).payload.opportunity_id
+                    self.count[opp] = self.count.get(opp, 0) + 1
+                    self.last_ms[opp] = max(self.last_ms.get(opp, 0), r.timestamp)
+
+    async def close(self) -> None:
+        if self.task:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+            await self.consumer.stop()
 
 
 async def baseline_hop(bootstrap: str, settings: Settings, n: int) -> list[float]:
@@ -303,6 +349,9 @@ async def bench(args, stack, settings, c: Clients, pushes: Pushes) -> None:
     print(f"\nbaseline: one raw Kafka hop (produce acks=all -> consumer with the services' fetch settings)")
     base = await baseline_hop(stack.kafka_bootstrap, settings, 30)
     print(f"   {fmt(base)}")
+    crossings = Crossings(settings)
+    await crossings.start()
+    posted: list[tuple[str, float]] = []  # each measured posting's id and the wall-clock time of its call
     loader = asyncio.create_task(load())
     started = time.perf_counter()
     results: dict[str, list[float]] = {k: [] for k in KINDS}
@@ -325,7 +374,9 @@ async def bench(args, stack, settings, c: Clients, pushes: Pushes) -> None:
                 # the id is only known from the answer: wait on the title, which the push carries
                 key = (e, title)
                 pushes.waiting.add(key)
-                await post(c, title, ("rust", 4))
+                called = time.time()
+                gig = await post(c, title, ("rust", 4))
+                posted.append((gig.opportunity_id, called))
             else:
                 key = (e, extra.opportunity_id)
                 pushes.waiting.add(key)
@@ -340,12 +391,19 @@ async def bench(args, stack, settings, c: Clients, pushes: Pushes) -> None:
             await asyncio.sleep(0.1)
     stop.set()
     await loader
+    await asyncio.sleep(2)  # the last postings' crossings
+    await crossings.close()
     elapsed = time.perf_counter() - started
     size = f" (the matcher also holding {args.matcher_org})" if args.matcher_org else ""
     print(f"\nAPI call -> push at an SSE client{size}, {args.org} background employees, "
           f"{sent / elapsed:.0f} background skill changes/s ({refused} refused):")
     for kind in KINDS:
         print(f"   {kind:<19} {fmt(results[kind])}" + (f", {lost[kind]} not pushed within 10 s" if lost[kind] else ""))
+    spans = [(crossings.last_ms[o] / 1000 - called, crossings.count[o]) for o, called in posted if o in crossings.count]
+    if spans:
+        print(f"   a posting's crossings (everyone it qualified, the measured employee among them): "
+              f"{statistics.median(n for _, n in spans):,.0f} a posting (median, max {max(n for _, n in spans):,}); "
+              f"the last one produced {fmt([t for t, _ in spans])} after the call")
     everything = [v for vs in results.values() for v in vs]
     print(f"   all                 {fmt(everything)}")
     if base and everything:
