@@ -436,6 +436,23 @@ def envelopes_for_org(org: Org, n_emp: int, n_opp: int):
     return load, mix
 
 
+def matcher_inputs() -> list[str]:
+    """The matcher group's input topics: the profile topics and the broadcast (match agent), the
+    opportunity topics (broadcast agent)."""
+    from itm.runtime.topics import OPPORTUNITY_TOPICS, PROFILE_TOPICS
+
+    return PROFILE_TOPICS + OPPORTUNITY_TOPICS + ["matcher.opportunity-broadcast"]
+
+
+def postings_then_registrations(load) -> tuple[list, list]:
+    """The org's load split in the order it is produced: the catalog and open opportunities
+    first, then the employees register, so each pair is scored once, by the registration (were
+    both produced at once, a posting's broadcast copy arriving after the registrations would
+    score its pairs a second time; see services/matcher/README.md, "Measured")."""
+    return ([r for r in load if not r[0].startswith("profile.")],
+            [r for r in load if r[0].startswith("profile.")])
+
+
 async def produce(bootstrap: str, prefix: str, records) -> float:
     from aiokafka import AIOKafkaProducer
 
@@ -628,7 +645,7 @@ def bare_agent_main(args) -> None:
 async def part2(n_emp: int, n_opp: int, n_profile: int, n_opp_events: int, seed: int, timeout_s: float,
                 keep: bool = False) -> dict:
     from itm.devstack import BrokerProcess, RedisProcess, ServiceProcess
-    from itm.runtime.topics import OPPORTUNITY_TOPICS, PROFILE_TOPICS, ensure_topics
+    from itm.runtime.topics import PROFILE_TOPICS, ensure_topics
 
     tmp = Path(tempfile.mkdtemp(prefix="itm-matcher-bench-"))
     broker, redis = BrokerProcess(tmp), RedisProcess(tmp)
@@ -645,17 +662,12 @@ async def part2(n_emp: int, n_opp: int, n_profile: int, n_opp_events: int, seed:
         load, mix = envelopes_for_org(org, n_emp, n_opp)
         measured = mix(n_profile, n_opp_events)
         result["generate_s"] = time.perf_counter() - t0
-        # the org's catalog and open opportunities first, then the employees register:
-        # each pair is scored once, by the registration (were both produced at once,
-        # a posting's broadcast copy arriving after the registrations would score
-        # its pairs a second time; see services/matcher/README.md, "Measured")
-        postings = [r for r in load if not r[0].startswith("profile.")]
-        registrations = [r for r in load if r[0].startswith("profile.")]
+        postings, registrations = postings_then_registrations(load)
         result["produce_load_s"] = await produce(broker.bootstrap, prefix, postings)
         result["load_events"] = len(load)
         env = {"ITM_KAFKA_BOOTSTRAP": broker.bootstrap, "ITM_REDIS_URL": redis.url, "ITM_TOPIC_PREFIX": prefix,
                "ITM_LOG_FORMAT": "console", "ITM_DATA_DIR": str(tmp / "matcher")}
-        match_topics = PROFILE_TOPICS + OPPORTUNITY_TOPICS + ["matcher.opportunity-broadcast"]
+        match_topics = matcher_inputs()
 
         # A. load
         matcher = ServiceProcess("matcher", env, tmp)

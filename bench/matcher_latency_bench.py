@@ -248,17 +248,14 @@ async def preload(spec: str, bootstrap: str, timeout_s: float) -> None:
     """The matcher's enterprise-sized org (see the module's docstring)."""
     import matcher_bench
 
-    from itm.runtime.topics import OPPORTUNITY_TOPICS, PROFILE_TOPICS
     from itm.taxonomy import Taxonomy
 
     n_emp, n_opp = (int(n) for n in spec.lower().split("x"))
     load, _ = matcher_bench.envelopes_for_org(matcher_bench.Org(Taxonomy.load_default(), 1), n_emp, n_opp)
-    inputs = PROFILE_TOPICS + OPPORTUNITY_TOPICS + ["matcher.opportunity-broadcast"]
     t0 = time.monotonic()
-    for name, part in (("catalog and postings", [r for r in load if not r[0].startswith("profile.")]),
-                       ("registrations", [r for r in load if r[0].startswith("profile.")])):
+    for name, part in zip(("catalog and postings", "registrations"), matcher_bench.postings_then_registrations(load)):
         await matcher_bench.produce(bootstrap, PREFIX, part)
-        took = await caught_up(bootstrap, "itm-matcher", inputs, timeout_s)
+        took = await caught_up(bootstrap, "itm-matcher", matcher_bench.matcher_inputs(), timeout_s)
         print(f"   {len(part):,} {name} matched {took:.0f} s after they were produced")
     took = await caught_up(bootstrap, "notifier.crossings", ["match.threshold-crossed"], timeout_s)
     print(f"   the notifier stored their crossings {took:.0f} s later; "
