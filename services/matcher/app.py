@@ -30,6 +30,7 @@ Data flow (docs/architecture.md and services/matcher/README.md have the picture)
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import os
@@ -138,6 +139,39 @@ def partition_for(key: str, partitions: int = EMPLOYEE_PARTITIONS) -> int:
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
+#: Opportunity records whose broadcast copies may be on their way at once (a bound on memory;
+#: the broadcast agent waits for the oldest beyond it).
+BROADCAST_WINDOW = 500
+
+
+class Unacked:
+    """Input records handled whose output the broker has not acknowledged yet, per
+    partition in offset order: the partition is committed up to the oldest of them,
+    never past it (at-least-once: a crash re-reads it; its outputs are idempotent)."""
+
+    def __init__(self) -> None:
+        self._by_tp: dict[TopicPartition, collections.deque] = {}
+
+    def add(self, tp: TopicPartition, offset: int, delivered: asyncio.Future) -> None:
+        self._by_tp.setdefault(tp, collections.deque()).append((offset, delivered))
+
+    def oldest(self, tp: TopicPartition) -> int | None:
+        """The offset of the partition's oldest record not delivered yet (None: none)."""
+        queue = self._by_tp.get(tp)
+        while queue and queue[0][1].done():
+            queue.popleft()
+        return queue[0][0] if queue else None
+
+    def __len__(self) -> int:
+        return sum(1 for queue in self._by_tp.values() for _, delivered in queue if not delivered.done())
+
+    async def wait_oldest(self) -> None:
+        """Wait until the oldest undelivered record of any partition is delivered."""
+        pending = [queue[0][1] for tp, queue in self._by_tp.items() if self.oldest(tp) is not None]
+        if pending:
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+
+
 @dataclass(slots=True)
 class Cause:
     """What a rescoring is attributed to when no domain event caused it."""
@@ -197,6 +231,8 @@ class MatcherApp:
         self.progress = PartitionProgress(settings, "matcher.match")  # stalled partitions -> itm.consumers
         # per assigned partition the next offset to process (for itm_consumer_lag)
         self.next_offsets: dict[TopicPartition, int] = {}
+        # opportunity records whose broadcast copies are not all acknowledged (committed up to the oldest)
+        self.unacked = Unacked()
         self.last_handled = 0.0  # monotonic time either agent last finished a record
         self.rewinding: dict[TopicPartition, int] = {}  # sought back to this offset after a gap
         self.rewound_at: dict[TopicPartition, float] = {}
@@ -648,7 +684,9 @@ class MatcherApp:
             offset = new_offset(tp)
             if tp.topic not in inputs:
                 return offset
-            return self.next_offsets.get(TopicPartition(tp.topic, tp.partition))
+            key = TopicPartition(tp.topic, tp.partition)
+            oldest = self.unacked.oldest(key)
+            return oldest if oldest is not None else self.next_offsets.get(key)
 
         consumer._new_offset = next_to_handle
         consumer._itm_owned_offsets = True
@@ -714,11 +752,13 @@ class MatcherApp:
     def produced(self, topic: str, n: int = 1) -> None:
         metrics.EVENTS_PRODUCED.labels(metrics.bare_topic(topic, self.settings.topic_prefix)).inc(n)
 
-    def _count_when_acked(self, fut, topic: str) -> None:
-        """Count a record sent without waiting for it once the broker acked it."""
+    def _count_when_acked(self, fut, topic: str, counter=None) -> None:
+        """Count a record sent once the broker acked it (and in ``counter`` too)."""
         def done(f):
             if not f.cancelled() and f.exception() is None:
                 self.produced(topic)
+                if counter is not None:
+                    counter.inc()
         fut.add_done_callback(done)
 
     def observe_lag(self) -> None:
@@ -766,6 +806,10 @@ class MatcherApp:
 
     # -- agents ---------------------------------------------------------------------------
     async def broadcast_agent(self, stream):
+        """Copy each opportunity record to every partition of the broadcast topic. The copies
+        are sent at once and the next record is read without waiting for their acks (one
+        broker round trip a record made the postings of an enterprise load take 10 ms each);
+        the record is committed once every copy is acknowledged (``Unacked``)."""
         async for event in stream.events():
             msg = event.message
             if not await self.in_sequence(msg):
@@ -775,12 +819,38 @@ class MatcherApp:
             except MalformedEvent as exc:  # dead-lettered once here, not once per copy
                 await self.dead_letter(event, str(exc))
             else:
-                # every copy sent at once, then every ack awaited: one round trip, not one per partition
-                futs = [await self.broadcast_topic.send(key=event.key, value=event.value, partition=partition)
-                        for partition in range(EMPLOYEE_PARTITIONS)]
-                await asyncio.gather(*futs)
-                self.produced(self.broadcast_name, EMPLOYEE_PARTITIONS)
+                while len(self.unacked) >= BROADCAST_WINDOW:
+                    await self.unacked.wait_oldest()
+                copies = {partition: await self.broadcast_topic.send(key=event.key, value=event.value,
+                                                                     partition=partition)
+                          for partition in range(EMPLOYEE_PARTITIONS)}
+                self.unacked.add(TopicPartition(msg.topic, msg.partition), msg.offset,
+                                 asyncio.ensure_future(self.deliver_copies(event.key, event.value, copies)))
             self.consumed(msg, "matcher.broadcast")
+
+    async def deliver_copies(self, key: bytes | None, value: bytes, copies: dict) -> None:
+        """Wait for a record's broadcast copies; send again the ones the broker refused, until it takes them."""
+        attempt = 0
+        while True:
+            results = await asyncio.gather(*copies.values(), return_exceptions=True)
+            failed = [p for p, r in zip(copies, results) if isinstance(r, BaseException)]
+            self.produced(self.broadcast_name, len(copies) - len(failed))
+            if not failed:
+                return
+            attempt += 1
+            log.warning("broadcast copies not acknowledged; sending them again",
+                        extra={"partitions": failed, "attempt": attempt})
+            await asyncio.sleep(min(0.2 * 2 ** min(attempt, 6), self.settings.retry_max_backoff_s))
+            copies = {}
+            for p in failed:
+                try:
+                    copies[p] = await self.broadcast_topic.send(key=key, value=value, partition=p)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the producer itself refused: later
+                    fut = asyncio.get_running_loop().create_future()
+                    fut.set_exception(exc)
+                    copies[p] = fut
 
     async def match_agent(self, stream):
         await self.ready()
@@ -897,28 +967,33 @@ class MatcherApp:
             got = self.skill_holders[partition] = SkillHolders()
         return got
 
-    def _row_scores(self, emp: EmployeeState, affected: set[str], pairs: dict, cause_label: str) -> dict:
+    def _row_scores(self, emp: EmployeeState, affected: set[str] | None, pairs: dict, cause_label: str) -> dict:
         """An employee against every open opportunity in one product (``VectorScorer.score_row``):
-        of the opportunities a change affects, the ones to evaluate (held, or scoring at least
-        the pair floor) with their scores ``{opportunity: (state, percent, missing must-have)}``.
-        The others could not be kept, cross or be reported (not held: no match.updated)."""
-        if emp.opted_out or not affected:
+        of the opportunities a change affects (None: every one, as for a new employee or a
+        rescoring), the ones to evaluate (held, or scoring at least the pair floor) with their
+        scores ``{opportunity: (state, percent, missing must-have)}``. The others could not be
+        kept, cross or be reported (not held: no match.updated)."""
+        if emp.opted_out or (affected is not None and not affected):
             return {}
         vec, opportunities = self.vector, self.replica.opportunities
         row = vec.score_row(emp.skills)
-        out = {}
         kept = row.at_least(self._floor(emp.threshold))
-        for c, p, m in zip(kept.index.tolist(), kept.percent.tolist(), kept.missing_must.tolist()):
-            opp_id = vec.opportunity_id(c)
-            if opp_id in affected:
-                out[opp_id] = (opportunities[opp_id], p, m)
-        for opp_id in pairs.keys() & affected - out.keys():
+        column_id = vec.opportunity_id
+        scored = zip(map(column_id, kept.index.tolist()), kept.percent.tolist(), kept.missing_must.tolist())
+        if affected is None:
+            out = {opp_id: (opportunities[opp_id], p, m) for opp_id, p, m in scored}
+            below = pairs.keys() - out.keys()
+        else:
+            out = {opp_id: (opportunities[opp_id], p, m) for opp_id, p, m in scored if opp_id in affected}
+            below = pairs.keys() & affected - out.keys()
+        for opp_id in below:
             c = vec.col_of.get(opp_id)
             if c is not None:  # held but below the floor now (or 0); closed ones are released by rescore
                 out[opp_id] = (opportunities[opp_id], *row.get(c))
-        ruled_out = len(affected) - len(out) - len((pairs.keys() & affected) - out.keys())
-        if ruled_out > 0:
-            RULED_OUT.labels(cause_label).inc(ruled_out)
+        if affected is not None:
+            ruled_out = len(affected) - len(out) - len(below - out.keys())
+            if ruled_out > 0:
+                RULED_OUT.labels(cause_label).inc(ruled_out)
         return out
 
     def _pair_store(self, partition: int) -> PairScores:
@@ -994,11 +1069,15 @@ class MatcherApp:
         emp = EmployeeState.from_profile(event.payload.profile, event.version)
         full = needs_rescore(record, self.engine.scoring_version, self.engine.fingerprint, self.engine.taxonomy)
         pairs = self._pairs(partition, event.subject, record, full)
-        affected = opportunities_to_rescore(old, emp, self.replica, pairs, full, self._floor)
-        scores = self._row_scores(emp, affected, pairs, "profile")
+        if emp.opted_out or not (full or old is None or old.opted_out):
+            affected = opportunities_to_rescore(old, emp, self.replica, pairs, full, self._floor)
+            scores = self._row_scores(emp, affected, pairs, "profile")
+            opp_ids = scores.keys() | (affected & pairs.keys())
+        else:  # every candidate (opportunities_to_rescore): the product finds them
+            scores = self._row_scores(emp, None, pairs, "profile")
+            opp_ids = scores.keys() | pairs.keys()
         crossed = record_crossed(record)
-        pairs = await self.rescore(emp, scores.keys() | (affected & pairs.keys()), pairs, event, "profile",
-                                   partition, scores, crossed)
+        pairs = await self.rescore(emp, opp_ids, pairs, event, "profile", partition, scores, crossed)
         scored_with = self.engine.scored_with if (full or not record) else (record.get("sv") or self.engine.scored_with)
         # one write, after the crossings were acknowledged (see engine.employee_record); the derived
         # state with it, with no await in between (a rebuild running meanwhile sees both or neither)
@@ -1011,17 +1090,12 @@ class MatcherApp:
         self.apply_replicated(event)
         opp_id = event.subject
         new = self.replica.opportunities.get(opp_id)
-        view = self.views.setdefault(partition, {})
-        old = view.get(opp_id)
+        old = self.views.setdefault(partition, {}).get(opp_id)
         holders = set(self._pair_store(partition).holders(opp_id))
         # floor=True even at ITM_MATCHER_PAIR_FLOOR_PERCENT=0: scores are whole percents, so a pair
         # under 1 % is not kept either (floor_for is at least 1), and a shrinking total weight can
         # lift it to 1 % (found by tests/unit/test_matcher_state.py: 0 -> 2 % with no rescoring)
         affected = employees_to_rescore(old, new, self._index(partition), holders, True)
-        if new is None:
-            view.pop(opp_id, None)
-        else:
-            view[opp_id] = new
         scored: dict[str, tuple[int, bool]] = {}
         if new is not None and affected:
             # the opportunity against every employee of the partition in one product; of the
@@ -1040,6 +1114,11 @@ class MatcherApp:
                 RULED_OUT.labels("opportunity").inc(len(affected) - len(todo))
         else:
             todo = sorted(affected)  # closed: the holders, to release them
+        # every employee's crossings are sent, then all are awaited at once, then the marks and
+        # scores stored: nothing is stored before its crossing is acknowledged, and a failure
+        # retries the whole event (the view moves last, so the retry sees the same change)
+        acks: list[asyncio.Future] = []
+        moved = []
         for emp_id in todo:
             record = self.employees.get(emp_id)
             if not record:
@@ -1051,10 +1130,14 @@ class MatcherApp:
             score = scored.get(emp_id)
             crossed = record_crossed(record)
             new_pairs = await self.rescore(emp, {opp_id}, {opp_id: pair} if pair else {}, event, "opportunity",
-                                           partition, {opp_id: (new, *score)} if score is not None else None, crossed)
+                                           partition, {opp_id: (new, *score)} if score is not None else None, crossed,
+                                           acks)
             got = new_pairs.get(opp_id)
-            if got == pair:
-                continue
+            if got != pair:
+                moved.append((emp, record, marks, mark, got, crossed))
+        if acks:
+            await asyncio.gather(*acks)
+        for emp, record, marks, mark, got, crossed in moved:
             new_mark = [got[1], got[2]] if got and (got[1] or got[2]) else None
             if new_mark != mark:  # the marks moved (a crossing always moves them): the one table write
                 if new_mark is None:
@@ -1064,8 +1147,13 @@ class MatcherApp:
                 self._store(partition, record_with_marks(emp, marks, record.get("sv") or [1, ""],
                                                          self._open_only(crossed)))
             # only the score moved: nothing to write (scores are derived, rebuilt after a rebalance)
-            self._pair_store(partition).set(emp_id, opp_id, None if got is None else got[0])
-            self._touch(emp_id)
+            self._pair_store(partition).set(emp.employee_id, opp_id, None if got is None else got[0])
+            self._touch(emp.employee_id)
+        view = self.views.setdefault(partition, {})  # a rebuild may have replaced the views meanwhile
+        if new is None:
+            view.pop(opp_id, None)
+        else:
+            view[opp_id] = new
 
     async def on_control(self, partition: int) -> None:
         """Rescore the next batch of this partition's employees scored the old way."""
@@ -1083,11 +1171,13 @@ class MatcherApp:
                 continue
             emp = EmployeeState.from_json(record)
             pairs = self._pairs(partition, emp_id, record, stale=True)
-            affected = opportunities_to_rescore(emp, emp, self.replica, pairs, full=True)
-            scores = self._row_scores(emp, affected, pairs, "scoring-change")
+            if emp.opted_out:
+                opp_ids, scores = set(pairs), {}  # every pair is released
+            else:  # every candidate (opportunities_to_rescore, full): the product finds them
+                scores = self._row_scores(emp, None, pairs, "scoring-change")
+                opp_ids = scores.keys() | pairs.keys()
             crossed = record_crossed(record)
-            pairs = await self.rescore(emp, scores.keys() | (affected & pairs.keys()), pairs, cause, "scoring-change",
-                                       partition, scores, crossed)
+            pairs = await self.rescore(emp, opp_ids, pairs, cause, "scoring-change", partition, scores, crossed)
             self._store(partition, employee_record(emp, pairs, self.engine.scored_with, self._open_only(crossed)),
                         pairs)
         STALE.set(sum(len(s) for s in self.stale.values()))
@@ -1108,18 +1198,22 @@ class MatcherApp:
         return {opp_id: n for opp_id, n in crossed.items() if opp_id in self.replica.opportunities}
 
     async def rescore(self, emp: EmployeeState, opp_ids, pairs: dict, cause, cause_label: str, partition: int,
-                      scores: dict | None = None, crossed: dict | None = None) -> dict:
-        """Rescore ``emp`` against ``opp_ids``; send crossings (acknowledged) and
-        updates; return the new pairs and count the crossings in ``crossed``
-        (``employee_record``'s ``x``). The caller stores them (the marks in the
-        table, the scores in the partition's ``PairScores``). ``scores``: the
-        vectorised core's ``{opportunity: (the state it scored, percent, missing
-        must-have)}``; a pair without one, or whose opportunity changed since (the
-        replica moves while crossings are sent), is scored by the scalar scorer."""
+                      scores: dict | None = None, crossed: dict | None = None, acks: list | None = None) -> dict:
+        """Rescore ``emp`` against ``opp_ids``; send crossings and updates; return the new
+        pairs and count the crossings in ``crossed`` (``employee_record``'s ``x``). The
+        caller stores them (the marks in the table, the scores in the partition's
+        ``PairScores``), and only once the crossings are acknowledged: they are sent
+        together, and awaited here together, or, given ``acks``, their futures are added
+        to it for the caller to await (all the crossings of a posting at once).
+        ``scores``: the vectorised core's ``{opportunity: (the state it scored, percent,
+        missing must-have)}``; a pair without one, or whose opportunity changed since
+        (the replica moves while crossings are sent), is scored by the scalar scorer."""
         crossed = {} if crossed is None else crossed
+        sent: list[asyncio.Future] = []
         pairs = dict(pairs)
         scored = 0
         changed: list[events_pb2.PairScore] = []
+        threshold = emp.threshold_or(self.engine.default_threshold)
         for opp_id in sorted(opp_ids):
             opp = self.replica.opportunities.get(opp_id)
             prev = pairs.get(opp_id)
@@ -1129,8 +1223,9 @@ class MatcherApp:
             scored += 1
             got = scores.get(opp_id) if scores else None
             if got is not None and got[0] is opp:
-                out = self.engine.decide(emp, opp, prev, got[1], got[2], self.replica, cause.event_id, cause.type,
-                                         self.mentors)
+                # most pairs are quiet (Matcher.quiet): decided without the crossing rule's call
+                out = self.engine.quiet(emp, opp, prev, got[1], got[2], threshold) or self.engine.decide(
+                    emp, opp, prev, got[1], got[2], self.replica, cause.event_id, cause.type, self.mentors)
             else:
                 out = self.engine.evaluate(emp, opp, prev, self.replica, cause.event_id, cause.type, self.mentors)
             if out.pair != prev:
@@ -1143,21 +1238,20 @@ class MatcherApp:
                                    cause.envelope.correlation_id, cause.event_id, cause.envelope.replayed)
                 ordinal, crossed[opp_id] = next_crossing(crossed.get(opp_id), prev, out.crossing)
                 env.event_id = crossing_event_id(out.crossing, ordinal)
-                await (await self.crossed_topic.send(key=emp.employee_id.encode(), value=env.SerializeToString()))
-                self.produced(self.crossed_topic.get_topic_name())
-                CROSSINGS.inc()
+                fut = await self.crossed_topic.send(key=emp.employee_id.encode(), value=env.SerializeToString())
+                self._count_when_acked(fut, self.crossed_topic.get_topic_name(), CROSSINGS)
+                sent.append(fut)
             if out.updated is not None:
-                u = out.updated
-                changed.append(u)
-                if self.legacy_updates:
-                    legacy = events_pb2.MatchUpdated(
-                        employee_id=emp.employee_id, opportunity_id=u.opportunity_id, score_percent=u.score_percent,
-                        previous_score_percent=u.previous_score_percent, qualified=u.qualified,
-                        scoring_version=self.engine.scoring_version)
-                    env = new_envelope("match.updated", "matcher", emp.employee_id, emp.version, legacy,
-                                       cause.envelope.correlation_id, cause.event_id)
-                    fut = await self.updated_topic.send(key=emp.employee_id.encode(), value=env.SerializeToString())
-                    self._count_when_acked(fut, self.updated_topic.get_topic_name())
+                changed.append(out.updated)
+        for u in changed if self.legacy_updates else ():  # deprecated: one match.updated record per pair
+            legacy = events_pb2.MatchUpdated(
+                employee_id=emp.employee_id, opportunity_id=u.opportunity_id, score_percent=u.score_percent,
+                previous_score_percent=u.previous_score_percent, qualified=u.qualified,
+                scoring_version=self.engine.scoring_version)
+            env = new_envelope("match.updated", "matcher", emp.employee_id, emp.version, legacy,
+                               cause.envelope.correlation_id, cause.event_id)
+            fut = await self.updated_topic.send(key=emp.employee_id.encode(), value=env.SerializeToString())
+            self._count_when_acked(fut, self.updated_topic.get_topic_name())
         if changed:  # match.updated.v2: the event's changed pairs of this employee in one record
             payload = events_pb2.MatchesUpdated(employee_id=emp.employee_id, pairs=changed,
                                                 scoring_version=self.engine.scoring_version,
@@ -1168,6 +1262,10 @@ class MatcherApp:
             self._count_when_acked(fut, self.updates_topic.get_topic_name())
         if scored:
             RESCORINGS.labels(cause_label).inc(scored)
+        if acks is not None:
+            acks.extend(sent)
+        elif sent:
+            await asyncio.gather(*sent)
         return pairs
 
     # -- queries (local state only; server.py forwards and fans out) ------------------------------

@@ -604,6 +604,25 @@ class Matcher:
         return self.decide(emp, opp, prev, result.percent, result.missing_must_have, replica, cause_id, cause_type,
                            mentors, result)
 
+    def quiet(self, emp: EmployeeState, opp: OpportunityState, prev: list | None, percent: int, missing_must: bool,
+              threshold: int) -> Outcome | None:
+        """:meth:`decide`'s outcome for a quiet pair, the cheap way; None when the pair is not
+        quiet (call ``decide``). Quiet: scored below the employee's ``threshold`` (theirs or the
+        default) or missing a must-have (so not fully qualified either), not marked as shown, and
+        a pair at all (the employee in, not the owner): it cannot cross and keeps no mark. Nearly every
+        pair of a registration or a rescoring is quiet (tests/unit/test_matcher_engine.py
+        checks it against ``decide``)."""
+        if (percent >= threshold and not missing_must) or (prev and (prev[1] or prev[2])) \
+                or emp.opted_out or opp.owner_id == emp.employee_id or not opp.open:
+            return None
+        prev_score = prev[0] if prev else 0
+        keep = percent >= self.floor_for(threshold)
+        updated = None
+        if percent != prev_score and (keep or prev is not None):
+            updated = events_pb2.PairScore(opportunity_id=opp.opportunity_id, score_percent=percent,
+                                           previous_score_percent=prev_score, qualified=False)
+        return Outcome([percent, 0, False] if keep else None, None, updated)
+
     def decide(self, emp: EmployeeState, opp: OpportunityState, prev: list | None, percent: int, missing_must: bool,
                replica: Replica, cause_id: str = "", cause_type: str = "", mentors: MentorIndex | None = None,
                result=None) -> Outcome:

@@ -183,11 +183,14 @@ class PairScores:
 
     def put(self, employee_id: str, scores: Mapping[str, int]) -> None:
         """Replace the employee's pairs with ``scores`` ({opportunity id: score}; empty: none)."""
-        intern = self.opportunities.intern
         if scores:
-            pairs = sorted((intern(o), _check(int(s))) for o, s in scores.items())
-            new_o = np.fromiter((o for o, _ in pairs), dtype=np.int32, count=len(pairs))
-            new_s = np.fromiter((s for _, s in pairs), dtype=np.uint8, count=len(pairs))
+            opps = np.fromiter(map(self.opportunities.intern, scores), dtype=np.int32, count=len(scores))
+            values = np.fromiter(scores.values(), dtype=np.int64, count=len(scores))
+            if values.min() < 0 or values.max() > 100:
+                bad = values[(values < 0) | (values > 100)][0]
+                raise ValueError(f"a pair score is a percent in 0..100, got {bad!r}")
+            order = np.argsort(opps)
+            new_o, new_s = opps[order], values[order].astype(np.uint8)
         else:
             new_o = np.zeros(0, dtype=np.int32)
             new_s = np.zeros(0, dtype=np.uint8)

@@ -576,3 +576,38 @@ def test_the_advertised_address_is_host_port_and_an_ipv6_pod_ip_gets_brackets():
     for bad in ("matcher", ":50051", "matcher:grpc"):
         with pytest.raises(ValidationError, match="expected host:port"):
             MatcherSettings(matcher_advertise_address=bad)
+
+
+@pytest.mark.parametrize("floor", [0, 30])
+def test_a_quiet_pair_is_decided_as_decide_decides_it_and_a_pair_that_may_cross_is_not_quiet(floor):
+    """``Matcher.quiet`` (the matcher's fast path for most pairs) over every combination
+    around the thresholds, the floor and 100 %: where it answers, it answers what
+    ``decide`` answers (pair, no crossing, the same PairScore); it declines every pair
+    that crosses or carries a mark."""
+    import itertools
+
+    engine = Matcher(EvidenceFactors(), related, 0.5, 80, 1, pair_floor=floor)
+    gig = OpportunityState("O9", 1, "Gig", common_pb2.OPPORTUNITY_TYPE_GIG, True, [Requirement("sql", 1, 1.0, False)])
+    own = OpportunityState("O10", 1, "Mine", common_pb2.OPPORTUNITY_TYPE_GIG, True, [Requirement("sql", 1, 1.0, False)],
+                           owner_id="E1")
+    employees = [EmployeeState("E1", 1, {"sql": (1, "verified")}, t, opted_out=o, types=ty)
+                 for t, o, ty in itertools.product([0, 29, 30, 31, 79, 80, 81, 100], [False, True],
+                                                   [[], [common_pb2.OPPORTUNITY_TYPE_PROJECT]])]
+    prevs = [None, [0, 0, False], [29, 0, False], [30, 0, False], [79, 0, False], [80, 80, False], [85, 80, False],
+             [100, 80, True], [100, 0, True], [50, 70, False]]
+    answered = declined_crossing = 0
+    for e, opp, prev, percent, missing in itertools.product(
+            employees, [gig, own], prevs, [0, 1, 29, 30, 31, 79, 80, 81, 99, 100], [False, True]):
+        threshold = e.threshold_or(engine.default_threshold)
+        quick = engine.quiet(e, opp, prev, percent, missing, threshold)
+        full = engine.decide(e, opp, prev, percent, missing, Replica())
+        if quick is None:
+            declined_crossing += full.crossing is not None
+            continue
+        answered += 1
+        assert full.crossing is None and quick.crossing is None
+        assert quick.pair == full.pair, (e, opp.opportunity_id, prev, percent, missing)
+        assert (quick.updated is None) == (full.updated is None)
+        if quick.updated is not None:
+            assert quick.updated == full.updated
+    assert answered > 1000 and declined_crossing > 100  # both sides of the rule were exercised

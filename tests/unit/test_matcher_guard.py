@@ -89,3 +89,49 @@ def test_a_partition_held_past_the_stall_limit_is_stalled_until_it_moves_on():
     assert since8 > since and progress.stalled(since8 + 4) == {}
     progress.done(tp)
     assert progress.stalled(since + 1000) == {}
+
+
+def test_a_partition_is_committed_up_to_its_oldest_record_whose_copies_are_not_all_acknowledged():
+    from services.matcher.app import Unacked
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        unacked, tp, other = Unacked(), TopicPartition("t", 0), TopicPartition("t", 1)
+        futs = {offset: loop.create_future() for offset in (5, 6, 7)}
+        for offset, fut in futs.items():
+            unacked.add(tp, offset, fut)
+        assert unacked.oldest(tp) == 5 and unacked.oldest(other) is None and len(unacked) == 3
+        futs[6].set_result(None)  # acknowledged out of order: 5 still holds the commit
+        assert unacked.oldest(tp) == 5 and len(unacked) == 2
+        waiting = asyncio.ensure_future(unacked.wait_oldest())
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        futs[5].set_result(None)
+        await asyncio.wait_for(waiting, 1)
+        assert unacked.oldest(tp) == 7
+        futs[7].set_result(None)
+        assert unacked.oldest(tp) is None and len(unacked) == 0
+
+    asyncio.run(scenario())
+
+
+def test_broadcast_copies_the_broker_refused_are_sent_again_until_it_takes_them():
+    app = _app()
+    sent = []
+
+    async def send(key, value, partition):
+        sent.append(partition)
+        fut = asyncio.get_running_loop().create_future()
+        if sent.count(partition) == 1 and partition in (2, 5):  # refused the first time
+            fut.set_exception(KafkaConnectionError("broker away"))
+        else:
+            fut.set_result(None)
+        return fut
+
+    async def scenario():
+        app.broadcast_topic = SimpleNamespace(send=send)
+        copies = {p: await send(b"O1", b"v", p) for p in range(8)}
+        await asyncio.wait_for(app.deliver_copies(b"O1", b"v", copies), 5)
+
+    asyncio.run(scenario())
+    assert sorted(sent) == sorted(list(range(8)) + [2, 5])
