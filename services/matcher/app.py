@@ -33,6 +33,7 @@ import asyncio
 import collections
 import json
 import logging
+import operator
 import os
 import time
 import uuid
@@ -142,6 +143,7 @@ def partition_for(key: str, partitions: int = EMPLOYEE_PARTITIONS) -> int:
 #: Opportunity records whose broadcast copies may be on their way at once (a bound on memory;
 #: the broadcast agent waits for the oldest beyond it).
 BROADCAST_WINDOW = 500
+_PAIR_OPPORTUNITY = operator.attrgetter("opportunity_id")
 
 
 class Unacked:
@@ -193,7 +195,9 @@ class MatcherApp:
                                   settings.factor_aspirational)
         # every score of every path comes from the vectorised core (vector.py), whose columns the
         # replica keeps in step; the scalar scorer explains crossings and answers explain requests
-        self.vector = VectorScorer(factors, taxonomy.related_view, settings.related_skill_cap)
+        self.opportunity_ids = OpportunityIds()  # for the whole process: the pair stores' opportunity ints
+        self.vector = VectorScorer(factors, taxonomy.related_view, settings.related_skill_cap,
+                                   key_of=self.opportunity_ids.intern)
         self.replica = Replica(taxonomy.related_view, self.vector)
         self.mentors = MentorIndex()
         floor = getattr(settings, "matcher_pair_floor_percent", 0)
@@ -211,7 +215,6 @@ class MatcherApp:
         # per owned partition: skill -> employees, the pairs' scores (and opportunity -> holders),
         # the opportunities as that partition's pairs last saw them, and employees scored the old way
         self.skill_holders: dict[int, SkillHolders] = {}  # the employees as the vectorised core reads them
-        self.opportunity_ids = OpportunityIds()  # for the whole process: the pair stores' opportunity ints
         self.pair_scores: dict[int, PairScores] = {}  # derived: rebuilt from the table after every rebalance
         self._rebuilds = 0  # on_recovered runs; a newer one makes an older, still running one give up
         self._touched: set[str] | None = None  # employees changed while a rebuild runs (a handler in flight)
@@ -967,33 +970,29 @@ class MatcherApp:
             got = self.skill_holders[partition] = SkillHolders()
         return got
 
-    def _row_scores(self, emp: EmployeeState, affected: set[str] | None, pairs: dict, cause_label: str) -> dict:
+    def _row_scores(self, emp: EmployeeState, affected: set[str], pairs: dict, cause_label: str) -> dict:
         """An employee against every open opportunity in one product (``VectorScorer.score_row``):
-        of the opportunities a change affects (None: every one, as for a new employee or a
-        rescoring), the ones to evaluate (held, or scoring at least the pair floor) with their
-        scores ``{opportunity: (state, percent, missing must-have)}``. The others could not be
-        kept, cross or be reported (not held: no match.updated)."""
-        if emp.opted_out or (affected is not None and not affected):
+        of the opportunities a change affects, the ones to evaluate (held, or scoring at least
+        the pair floor) with their scores ``{opportunity: (state, percent, missing must-have)}``.
+        The others could not be kept, cross or be reported (not held: no match.updated).
+        (Every opportunity affected: ``rescore_all``.)"""
+        if emp.opted_out or not affected:
             return {}
         vec, opportunities = self.vector, self.replica.opportunities
         row = vec.score_row(emp.skills)
         kept = row.at_least(self._floor(emp.threshold))
-        column_id = vec.opportunity_id
-        scored = zip(map(column_id, kept.index.tolist()), kept.percent.tolist(), kept.missing_must.tolist())
-        if affected is None:
-            out = {opp_id: (opportunities[opp_id], p, m) for opp_id, p, m in scored}
-            below = pairs.keys() - out.keys()
-        else:
-            out = {opp_id: (opportunities[opp_id], p, m) for opp_id, p, m in scored if opp_id in affected}
-            below = pairs.keys() & affected - out.keys()
+        id_of = self.opportunity_ids.ids
+        out = {id_of[k]: (opportunities[id_of[k]], p, m)
+               for k, p, m in zip(vec.keys[kept.index].tolist(), kept.percent.tolist(), kept.missing_must.tolist())
+               if id_of[k] in affected}
+        below = pairs.keys() & affected - out.keys()
         for opp_id in below:
             c = vec.col_of.get(opp_id)
             if c is not None:  # held but below the floor now (or 0); closed ones are released by rescore
                 out[opp_id] = (opportunities[opp_id], *row.get(c))
-        if affected is not None:
-            ruled_out = len(affected) - len(out) - len(below - out.keys())
-            if ruled_out > 0:
-                RULED_OUT.labels(cause_label).inc(ruled_out)
+        ruled_out = len(affected) - len(out) - len(below - out.keys())
+        if ruled_out > 0:
+            RULED_OUT.labels(cause_label).inc(ruled_out)
         return out
 
     def _pair_store(self, partition: int) -> PairScores:
@@ -1022,11 +1021,19 @@ class MatcherApp:
             return {}
         return self._pairs(p, employee_id, self.employees.data.get(employee_id))
 
-    def _store(self, partition: int, record: dict, pairs: dict | None = None) -> None:
+    def _store(self, partition: int, record: dict, pairs: dict | None = None, quiet=None) -> None:
         """Write an employee's record (the one table write per change) and count it; with
-        ``pairs`` (all of the employee's pairs), their scores go to the partition's store."""
+        ``pairs`` (all of the employee's pairs, or with ``quiet`` the others: ``rescore_all``'s
+        opportunity ints and scores), their scores go to the partition's store."""
         self.employees[record["id"]] = record
-        if pairs is not None:
+        if quiet is not None:
+            keys, percents = quiet
+            intern = self.opportunity_ids.intern
+            self._pair_store(partition).put_interned(
+                record["id"], np.concatenate([keys, np.fromiter(map(intern, pairs), dtype=np.int32, count=len(pairs))]),
+                np.concatenate([percents, np.fromiter((pair[0] for pair in pairs.values()), dtype=np.int64,
+                                                      count=len(pairs))]))
+        elif pairs is not None:
             self._pair_store(partition).put(record["id"], {o: pair[0] for o, pair in pairs.items()})
         self._touch(record["id"])
         self._count(partition, record["id"], record)
@@ -1073,15 +1080,17 @@ class MatcherApp:
             affected = opportunities_to_rescore(old, emp, self.replica, pairs, full, self._floor)
             scores = self._row_scores(emp, affected, pairs, "profile")
             opp_ids = scores.keys() | (affected & pairs.keys())
-        else:  # every candidate (opportunities_to_rescore): the product finds them
-            scores = self._row_scores(emp, None, pairs, "profile")
-            opp_ids = scores.keys() | pairs.keys()
+        else:
+            opp_ids = None  # every candidate (opportunities_to_rescore): the product finds them
         crossed = record_crossed(record)
-        pairs = await self.rescore(emp, opp_ids, pairs, event, "profile", partition, scores, crossed)
+        if opp_ids is None:
+            pairs, quiet = await self.rescore_all(emp, pairs, event, "profile", partition, crossed)
+        else:
+            pairs, quiet = await self.rescore(emp, opp_ids, pairs, event, "profile", partition, scores, crossed), None
         scored_with = self.engine.scored_with if (full or not record) else (record.get("sv") or self.engine.scored_with)
         # one write, after the crossings were acknowledged (see engine.employee_record); the derived
         # state with it, with no await in between (a rebuild running meanwhile sees both or neither)
-        self._store(partition, employee_record(emp, pairs, scored_with, self._open_only(crossed)), pairs)
+        self._store(partition, employee_record(emp, pairs, scored_with, self._open_only(crossed)), pairs, quiet)
         self._skill_holders(partition).put(emp.employee_id, emp.skills, self._floor(emp.threshold))
         if full:
             self.stale.get(partition, set()).discard(emp.employee_id)
@@ -1171,15 +1180,13 @@ class MatcherApp:
                 continue
             emp = EmployeeState.from_json(record)
             pairs = self._pairs(partition, emp_id, record, stale=True)
-            if emp.opted_out:
-                opp_ids, scores = set(pairs), {}  # every pair is released
-            else:  # every candidate (opportunities_to_rescore, full): the product finds them
-                scores = self._row_scores(emp, None, pairs, "scoring-change")
-                opp_ids = scores.keys() | pairs.keys()
             crossed = record_crossed(record)
-            pairs = await self.rescore(emp, opp_ids, pairs, cause, "scoring-change", partition, scores, crossed)
+            if emp.opted_out:  # every pair is released
+                pairs, quiet = await self.rescore(emp, set(pairs), pairs, cause, "scoring-change", partition), None
+            else:  # every candidate (opportunities_to_rescore, full): the product finds them
+                pairs, quiet = await self.rescore_all(emp, pairs, cause, "scoring-change", partition, crossed)
             self._store(partition, employee_record(emp, pairs, self.engine.scored_with, self._open_only(crossed)),
-                        pairs)
+                        pairs, quiet)
         STALE.set(sum(len(s) for s in self.stale.values()))
         if todo:
             await self.send_control(partition)
@@ -1197,8 +1204,46 @@ class MatcherApp:
         """Crossing counts of open opportunities only (a closed one never crosses again)."""
         return {opp_id: n for opp_id, n in crossed.items() if opp_id in self.replica.opportunities}
 
+    async def rescore_all(self, emp: EmployeeState, pairs: dict, cause, cause_label: str, partition: int,
+                          crossed: dict) -> tuple[dict, tuple[np.ndarray, np.ndarray]]:
+        """Rescore an employee (not opted out) against every open opportunity: a new one, one
+        opting back in, one scored with another configuration. ``pairs``: what they hold
+        (here only marked pairs, or none). One product scores everything; the kept pairs that
+        are neither held, qualified nor the employee's own are quiet (``Matcher.quiet`` for
+        a pair with no previous one: kept at its score, reported as moved from 0), nearly
+        all of them, and are decided here at once as arrays; the others go through
+        ``rescore``. Returns (the pairs ``rescore`` decided, (the quiet pairs' opportunity
+        ints, their scores)) for ``_store``."""
+        vec, opportunities, ids = self.vector, self.replica.opportunities, self.opportunity_ids
+        threshold = emp.threshold_or(self.engine.default_threshold)
+        row = vec.score_row(emp.skills)
+        kept = row.at_least(self._floor(emp.threshold))
+        keys = vec.keys[kept.index]
+        loud = (kept.percent >= threshold) & ~kept.missing_must  # may cross
+        special = [ids.get(o) for o in pairs.keys() | self.replica.owned_by.get(emp.employee_id, ())]
+        special = [k for k in special if k is not None]
+        if special:  # held (with a previous score and marks) or their own (no pair at all)
+            loud |= np.isin(keys, np.array(special, dtype=np.int32))
+        quiet_keys, quiet_percents = keys[~loud], kept.percent[~loud]
+        id_of = ids.ids
+        scores = {id_of[k]: (opportunities[id_of[k]], p, m)
+                  for k, p, m in zip(keys[loud].tolist(), kept.percent[loud].tolist(), kept.missing_must[loud].tolist())}
+        for opp_id in pairs.keys() - scores.keys():
+            c = vec.col_of.get(opp_id)
+            if c is not None:  # held but below the floor now (or 0); closed ones are released by rescore
+                scores[opp_id] = (opportunities[opp_id], *row.get(c))
+        changed = [events_pb2.PairScore(opportunity_id=id_of[k], score_percent=p, previous_score_percent=0,
+                                        qualified=False)
+                   for k, p in zip(quiet_keys.tolist(), quiet_percents.tolist())]
+        if changed:
+            RESCORINGS.labels(cause_label).inc(len(changed))
+        pairs = await self.rescore(emp, scores.keys() | pairs.keys(), pairs, cause, cause_label, partition, scores,
+                                   crossed, also_changed=changed)
+        return pairs, (quiet_keys, quiet_percents)
+
     async def rescore(self, emp: EmployeeState, opp_ids, pairs: dict, cause, cause_label: str, partition: int,
-                      scores: dict | None = None, crossed: dict | None = None, acks: list | None = None) -> dict:
+                      scores: dict | None = None, crossed: dict | None = None, acks: list | None = None,
+                      also_changed: list | None = None) -> dict:
         """Rescore ``emp`` against ``opp_ids``; send crossings and updates; return the new
         pairs and count the crossings in ``crossed`` (``employee_record``'s ``x``). The
         caller stores them (the marks in the table, the scores in the partition's
@@ -1207,7 +1252,8 @@ class MatcherApp:
         to it for the caller to await (all the crossings of a posting at once).
         ``scores``: the vectorised core's ``{opportunity: (the state it scored, percent,
         missing must-have)}``; a pair without one, or whose opportunity changed since
-        (the replica moves while crossings are sent), is scored by the scalar scorer."""
+        (the replica moves while crossings are sent), is scored by the scalar scorer.
+        ``also_changed``: pairs decided elsewhere (``rescore_all``) reported with these."""
         crossed = {} if crossed is None else crossed
         sent: list[asyncio.Future] = []
         pairs = dict(pairs)
@@ -1243,6 +1289,8 @@ class MatcherApp:
                 sent.append(fut)
             if out.updated is not None:
                 changed.append(out.updated)
+        if also_changed:
+            changed = sorted(changed + also_changed, key=_PAIR_OPPORTUNITY)
         for u in changed if self.legacy_updates else ():  # deprecated: one match.updated record per pair
             legacy = events_pb2.MatchUpdated(
                 employee_id=emp.employee_id, opportunity_id=u.opportunity_id, score_percent=u.score_percent,

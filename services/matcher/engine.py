@@ -243,6 +243,7 @@ class Replica:
         # step by put/drop; None: not kept (the scalar scorer only)
         self.vector = vector
         self.opportunities: dict[str, OpportunityState] = {}
+        self.owned_by: dict[str, set[str]] = defaultdict(set)  # owner -> their open opportunities
         self.versions: dict[str, int] = {}  # also remembers closed ones, so stale reopenings are ignored
         self.by_skill: dict[str, set[str]] = defaultdict(set)
         # for Matcher.bounds_for: skill -> {open opportunity: (min level, weight)} of the merged
@@ -273,6 +274,8 @@ class Replica:
         """Index an open opportunity (no version check: ``apply_opportunity`` does that)."""
         self.drop(opp.opportunity_id)
         self.opportunities[opp.opportunity_id] = opp
+        if opp.owner_id:
+            self.owned_by[opp.owner_id].add(opp.opportunity_id)
         if self.vector is not None:
             self.vector.put(opp.opportunity_id, opp.requirements)
         reqs = merge_requirements(opp.requirements)
@@ -289,6 +292,11 @@ class Replica:
         old = self.opportunities.pop(opp_id, None)
         if old is None:
             return
+        if old.owner_id:
+            mine = self.owned_by[old.owner_id]
+            mine.discard(opp_id)
+            if not mine:
+                del self.owned_by[old.owner_id]
         if self.vector is not None:
             self.vector.drop(opp_id)
         self.total_weight.pop(opp_id, None)

@@ -183,14 +183,19 @@ class PairScores:
 
     def put(self, employee_id: str, scores: Mapping[str, int]) -> None:
         """Replace the employee's pairs with ``scores`` ({opportunity id: score}; empty: none)."""
-        if scores:
-            opps = np.fromiter(map(self.opportunities.intern, scores), dtype=np.int32, count=len(scores))
-            values = np.fromiter(scores.values(), dtype=np.int64, count=len(scores))
-            if values.min() < 0 or values.max() > 100:
-                bad = values[(values < 0) | (values > 100)][0]
+        self.put_interned(employee_id, np.fromiter(map(self.opportunities.intern, scores), dtype=np.int32,
+                                                   count=len(scores)),
+                          np.fromiter(scores.values(), dtype=np.int64, count=len(scores)))
+
+    def put_interned(self, employee_id: str, opps: np.ndarray, scores: np.ndarray) -> None:
+        """:meth:`put` with the opportunities as their ints (``OpportunityIds``, each once, in
+        any order) and the scores as an array beside them."""
+        if len(opps):
+            if scores.min() < 0 or scores.max() > 100:
+                bad = scores[(scores < 0) | (scores > 100)][0]
                 raise ValueError(f"a pair score is a percent in 0..100, got {bad!r}")
             order = np.argsort(opps)
-            new_o, new_s = opps[order], values[order].astype(np.uint8)
+            new_o, new_s = opps[order].astype(np.int32, copy=False), scores[order].astype(np.uint8)
         else:
             new_o = np.zeros(0, dtype=np.int32)
             new_s = np.zeros(0, dtype=np.uint8)

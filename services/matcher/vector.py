@@ -54,7 +54,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -226,7 +226,8 @@ class VectorScorer:
     recomputes the common denominator, which is cheap and rare)."""
 
     def __init__(self, factors: EvidenceFactors = DEFAULT_FACTORS, related: RelatedFn | None = None,
-                 related_cap: float = DEFAULT_RELATED_CAP, strengths: Iterable[float] = ()):
+                 related_cap: float = DEFAULT_RELATED_CAP, strengths: Iterable[float] = (),
+                 key_of: Callable[[str], int] | None = None):
         if isinstance(related_cap, bool) or not 0.0 <= related_cap < 1.0:
             raise ValueError(f"related_cap must be in [0, 1), got {related_cap!r}")
         self.factors = factors
@@ -239,6 +240,10 @@ class VectorScorer:
         self._d = 0
         # columns
         self.col_of: dict[str, int] = {}
+        # per column the caller's int for its opportunity (``key_of``; the matcher's OpportunityIds),
+        # -1 for a free column: a product's columns become the caller's ints in one lookup
+        self.key_of = key_of
+        self.keys = np.zeros(0, dtype=np.int32)
         self.changes = 0  # put/drop calls so far (callers caching a view of the columns compare it)
         self._cols: list[_Column | None] = []
         self._free: list[int] = []
@@ -388,6 +393,7 @@ class VectorScorer:
             self._cols.append(None)
             self._den = np.append(self._den, 0)
             self._must_count = np.append(self._must_count, 0)
+            self.keys = np.append(self.keys, np.int32(-1))
         wq = [_q(r.weight) for r in reqs]
         scale = 1
         for w in wq:
@@ -397,6 +403,7 @@ class VectorScorer:
         col = _Column(opp_id, reqs, weights, 0, True, sum(1 for r in reqs if r.must_have), features)
         self._cols[c] = col
         self.col_of[opp_id] = c
+        self.keys[c] = self.key_of(opp_id) if self.key_of is not None else c
         self._must_count[c] = col.must_count
         for f, w in zip(features, weights):
             self._frow[f][c] = w
@@ -436,6 +443,7 @@ class VectorScorer:
                 self._must_arr.pop(r.skill_id, None)
         self._cols[c] = None
         self._den[c] = 0
+        self.keys[c] = -1
         self._must_count[c] = 0
         self._empty.discard(c)
         self._inexact.discard(c)

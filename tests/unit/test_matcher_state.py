@@ -301,3 +301,66 @@ def test_events_handled_while_a_rebuild_runs_leave_the_state_a_rebuild_after_the
         assert _crossing_ids(busy) == _crossing_ids(steady) and _crossing_ids(steady)
 
     asyncio.run(run())
+
+
+def _payloads(topic: _Topic, message) -> list:
+    from itm.v1 import envelope_pb2
+
+    out = []
+    for _, value in topic.sent:
+        env = envelope_pb2.EventEnvelope()
+        env.ParseFromString(value)
+        m = message()
+        env.payload.Unpack(m)
+        out.append((env.subject, env.event_id if message is events_pb2.ThresholdCrossed else "", m))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rescoring_everything_as_arrays_equals_the_pair_by_pair_reference(seed):
+    """``rescore_all`` (registrations, opting back in, a new scoring: the quiet pairs as
+    arrays) against the pair-by-pair path it replaced (the candidates of every skill, each
+    pair through the crossing rule): over random events, the same crossings with the same
+    ids, the same match.updated.v2 records, the same table and the same pair scores."""
+    from services.matcher.engine import opportunities_to_rescore
+
+    async def run():
+        arrays, reference = _app(30), _app(30)
+
+        async def pair_by_pair(emp, pairs, cause, cause_label, partition, crossed):
+            affected = opportunities_to_rescore(None, emp, reference.replica, pairs, full=True)
+            scores = reference._row_scores(emp, affected, pairs, cause_label)
+            return await reference.rescore(emp, scores.keys() | (affected & pairs.keys()), pairs, cause, cause_label,
+                                           partition, scores, crossed), None
+
+        reference.rescore_all = pair_by_pair
+        world = _World(100 + seed)
+        events = [world.event() for _ in range(300)]
+        # and an owner registering with a third of what their own opportunity asks for (a quiet
+        # 33 %, above the floor): no pair with it, while a colleague with the same skills has one
+        reqs = [common_pb2.Requirement(skill_id=s, min_level=3, weight=1.0) for s in world.skills[:3]]
+        mine = common_pb2.OpportunityMatchProfile(opportunity_id="O-own", title="Own", owner_id="E-owner",
+                                                  type=common_pb2.OPPORTUNITY_TYPE_GIG, requirements=reqs,
+                                                  status=common_pb2.OPPORTUNITY_STATUS_OPEN)
+        events.append(Event(new_envelope("opportunity.gig-posted", "test", "O-own", 1,
+                                         events_pb2.GigPosted(opportunity=mine)), events_pb2.GigPosted(opportunity=mine)))
+        for who in ("E-owner", "E-twin"):
+            profile = common_pb2.EmployeeMatchProfile(employee_id=who, skills=[
+                common_pb2.EmployeeSkill(skill_id=r.skill_id, level=1, status=STATUSES[0]) for r in reqs])
+            events.append(Event(new_envelope("profile.employee-registered", "test", who, 1,
+                                             events_pb2.EmployeeRegistered(profile=profile)),
+                                events_pb2.EmployeeRegistered(profile=profile)))
+        for event in events:
+            for app in (arrays, reference):
+                await _feed(app, event)
+        assert "O-own" not in arrays.pairs_of("E-owner") and arrays.pairs_of("E-twin")["O-own"][0] == 33
+        crossings = _payloads(arrays.crossed_topic, events_pb2.ThresholdCrossed)
+        assert len(crossings) > 10
+        assert crossings == _payloads(reference.crossed_topic, events_pb2.ThresholdCrossed)
+        updates = _payloads(arrays.updates_topic, events_pb2.MatchesUpdated)
+        assert sum(len(m.pairs) for _, _, m in updates) > 100
+        assert updates == _payloads(reference.updates_topic, events_pb2.MatchesUpdated)
+        assert arrays.employees == reference.employees
+        assert _state(arrays) == _state(reference)
+
+    asyncio.run(run())
