@@ -34,7 +34,6 @@ import collections
 import gc
 import json
 import logging
-import operator
 import os
 import time
 import uuid
@@ -150,7 +149,6 @@ def partition_for(key: str, partitions: int = EMPLOYEE_PARTITIONS) -> int:
 #: Opportunity records whose broadcast copies may be on their way at once (a bound on memory;
 #: the broadcast agent waits for the oldest beyond it).
 BROADCAST_WINDOW = 500
-_PAIR_OPPORTUNITY = operator.attrgetter("opportunity_id")
 
 
 class Unacked:
@@ -991,9 +989,9 @@ class MatcherApp:
         row = vec.score_row(emp.skills)
         kept = row.at_least(self._floor(emp.threshold))
         id_of = self.opportunity_ids.ids
-        out = {id_of[k]: (opportunities[id_of[k]], p, m)
+        out = {opp_id: (opportunities[opp_id], p, m)
                for k, p, m in zip(vec.keys[kept.index].tolist(), kept.percent.tolist(), kept.missing_must.tolist())
-               if id_of[k] in affected}
+               if (opp_id := id_of[k]) in affected}
         below = pairs.keys() & affected - out.keys()
         for opp_id in below:
             c = vec.col_of.get(opp_id)
@@ -1085,17 +1083,14 @@ class MatcherApp:
         emp = EmployeeState.from_profile(event.payload.profile, event.version)
         full = needs_rescore(record, self.engine.scoring_version, self.engine.fingerprint, self.engine.taxonomy)
         pairs = self._pairs(partition, event.subject, record, full)
+        crossed = record_crossed(record)
         if emp.opted_out or not (full or old is None or old.opted_out):
             affected = opportunities_to_rescore(old, emp, self.replica, pairs, full, self._floor)
             scores = self._row_scores(emp, affected, pairs, "profile")
-            opp_ids = scores.keys() | (affected & pairs.keys())
-        else:
-            opp_ids = None  # every candidate (opportunities_to_rescore): the product finds them
-        crossed = record_crossed(record)
-        if opp_ids is None:
+            pairs, quiet = await self.rescore(emp, scores.keys() | (affected & pairs.keys()), pairs, event, "profile",
+                                              partition, scores, crossed), None
+        else:  # every candidate (opportunities_to_rescore): the product finds them
             pairs, quiet = await self.rescore_all(emp, pairs, event, "profile", partition, crossed)
-        else:
-            pairs, quiet = await self.rescore(emp, opp_ids, pairs, event, "profile", partition, scores, crossed), None
         scored_with = self.engine.scored_with if (full or not record) else (record.get("sv") or self.engine.scored_with)
         # one write, after the crossings were acknowledged (see engine.employee_record); the derived
         # state with it, with no await in between (a rebuild running meanwhile sees both or neither)
@@ -1213,6 +1208,32 @@ class MatcherApp:
         """Crossing counts of open opportunities only (a closed one never crosses again)."""
         return {opp_id: n for opp_id, n in crossed.items() if opp_id in self.replica.opportunities}
 
+    async def _send_updates(self, emp: EmployeeState, cause, changed: list) -> None:
+        """match.updated.v2: the event's changed pairs of this employee in one record
+        (``changed``: ``(opportunity, PairScore)``, or ``(opportunity, score)`` for a pair new
+        and quiet), and while it is on the deprecated match.updated, one record per pair."""
+        payload = events_pb2.MatchesUpdated(employee_id=emp.employee_id, scoring_version=self.engine.scoring_version,
+                                            cause_event_id=cause.event_id, cause_event_type=cause.type)
+        add, append = payload.pairs.add, payload.pairs.append
+        for opp_id, u in changed:
+            if type(u) is int:
+                add(opportunity_id=opp_id, score_percent=u, previous_score_percent=0, qualified=False)
+            else:
+                append(u)
+        for u in payload.pairs if self.legacy_updates else ():
+            legacy = events_pb2.MatchUpdated(
+                employee_id=emp.employee_id, opportunity_id=u.opportunity_id, score_percent=u.score_percent,
+                previous_score_percent=u.previous_score_percent, qualified=u.qualified,
+                scoring_version=self.engine.scoring_version)
+            env = new_envelope("match.updated", "matcher", emp.employee_id, emp.version, legacy,
+                               cause.envelope.correlation_id, cause.event_id)
+            fut = await self.updated_topic.send(key=emp.employee_id.encode(), value=env.SerializeToString())
+            self._count_when_acked(fut, self.updated_topic.get_topic_name())
+        env = new_envelope("match.updated.v2", "matcher", emp.employee_id, emp.version, payload,
+                           cause.envelope.correlation_id, cause.event_id)
+        fut = await self.updates_topic.send(key=emp.employee_id.encode(), value=env.SerializeToString())
+        self._count_when_acked(fut, self.updates_topic.get_topic_name())
+
     async def rescore_all(self, emp: EmployeeState, pairs: dict, cause, cause_label: str, partition: int,
                           crossed: dict) -> tuple[dict, tuple[np.ndarray, np.ndarray]]:
         """Rescore an employee (not opted out) against every open opportunity: a new one, one
@@ -1241,18 +1262,16 @@ class MatcherApp:
             c = vec.col_of.get(opp_id)
             if c is not None:  # held but below the floor now (or 0); closed ones are released by rescore
                 scores[opp_id] = (opportunities[opp_id], *row.get(c))
-        changed = [events_pb2.PairScore(opportunity_id=id_of[k], score_percent=p, previous_score_percent=0,
-                                        qualified=False)
-                   for k, p in zip(quiet_keys.tolist(), quiet_percents.tolist())]
-        if changed:
-            RESCORINGS.labels(cause_label).inc(len(changed))
+        new_quiet = [(id_of[k], p) for k, p in zip(quiet_keys.tolist(), quiet_percents.tolist())]
+        if new_quiet:
+            RESCORINGS.labels(cause_label).inc(len(new_quiet))
         pairs = await self.rescore(emp, scores.keys() | pairs.keys(), pairs, cause, cause_label, partition, scores,
-                                   crossed, also_changed=changed)
+                                   crossed, new_quiet=new_quiet)
         return pairs, (quiet_keys, quiet_percents)
 
     async def rescore(self, emp: EmployeeState, opp_ids, pairs: dict, cause, cause_label: str, partition: int,
                       scores: dict | None = None, crossed: dict | None = None, acks: list | None = None,
-                      also_changed: list | None = None) -> dict:
+                      new_quiet: list | None = None) -> dict:
         """Rescore ``emp`` against ``opp_ids``; send crossings and updates; return the new
         pairs and count the crossings in ``crossed`` (``employee_record``'s ``x``). The
         caller stores them (the marks in the table, the scores in the partition's
@@ -1262,12 +1281,13 @@ class MatcherApp:
         ``scores``: the vectorised core's ``{opportunity: (the state it scored, percent,
         missing must-have)}``; a pair without one, or whose opportunity changed since
         (the replica moves while crossings are sent), is scored by the scalar scorer.
-        ``also_changed``: pairs decided elsewhere (``rescore_all``) reported with these."""
+        ``new_quiet``: pairs ``rescore_all`` decided, ``(opportunity, score)`` each, reported
+        with these as moved from 0 and not qualified."""
         crossed = {} if crossed is None else crossed
         sent: list[asyncio.Future] = []
         pairs = dict(pairs)
         scored = 0
-        changed: list[events_pb2.PairScore] = []
+        changed: list[tuple[str, events_pb2.PairScore | int]] = []  # (opportunity, its update or a new_quiet score)
         threshold = emp.threshold_or(self.engine.default_threshold)
         for opp_id in sorted(opp_ids):
             opp = self.replica.opportunities.get(opp_id)
@@ -1297,26 +1317,11 @@ class MatcherApp:
                 self._count_when_acked(fut, self.crossed_topic.get_topic_name(), CROSSINGS)
                 sent.append(fut)
             if out.updated is not None:
-                changed.append(out.updated)
-        if also_changed:
-            changed = sorted(changed + also_changed, key=_PAIR_OPPORTUNITY)
-        for u in changed if self.legacy_updates else ():  # deprecated: one match.updated record per pair
-            legacy = events_pb2.MatchUpdated(
-                employee_id=emp.employee_id, opportunity_id=u.opportunity_id, score_percent=u.score_percent,
-                previous_score_percent=u.previous_score_percent, qualified=u.qualified,
-                scoring_version=self.engine.scoring_version)
-            env = new_envelope("match.updated", "matcher", emp.employee_id, emp.version, legacy,
-                               cause.envelope.correlation_id, cause.event_id)
-            fut = await self.updated_topic.send(key=emp.employee_id.encode(), value=env.SerializeToString())
-            self._count_when_acked(fut, self.updated_topic.get_topic_name())
-        if changed:  # match.updated.v2: the event's changed pairs of this employee in one record
-            payload = events_pb2.MatchesUpdated(employee_id=emp.employee_id, pairs=changed,
-                                                scoring_version=self.engine.scoring_version,
-                                                cause_event_id=cause.event_id, cause_event_type=cause.type)
-            env = new_envelope("match.updated.v2", "matcher", emp.employee_id, emp.version, payload,
-                               cause.envelope.correlation_id, cause.event_id)
-            fut = await self.updates_topic.send(key=emp.employee_id.encode(), value=env.SerializeToString())
-            self._count_when_acked(fut, self.updates_topic.get_topic_name())
+                changed.append((opp_id, out.updated))
+        if new_quiet:  # in opportunity order, as the loop's (the two never list the same opportunity)
+            changed = sorted(changed + new_quiet)
+        if changed:
+            await self._send_updates(emp, cause, changed)
         if scored:
             RESCORINGS.labels(cause_label).inc(scored)
         if acks is not None:
