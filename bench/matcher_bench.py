@@ -34,16 +34,16 @@ Part 2, the real thing (Tansu + Redis on free ports, the matcher as a process):
   +-0.5 s of its run time). Peak memory is the processes' VmHWM.
 
 Default Kafka org: 10,000 employees and 1,000 opportunities (a few minutes).
-``--full`` runs part 2 at 100,000 x 10,000 too: about an hour on a 2-core
-machine (100,000 registrations at ~30/s, each scoring ~250 pairs and
-producing their match.updated records) and ~20 GiB of memory between the
-matcher (~6 GiB) and Tansu's memory storage (~14 GiB). The catalog and the
-postings are loaded before the registrations, so each pair is scored once.
-Figures of one run: services/matcher/README.md, "Measured".
+``--full`` runs part 2 at 100,000 x 10,000 too: 20-30 minutes on a 2-core
+machine with ``ITM_MATCHER_LEGACY_MATCH_UPDATED=false`` (with the deprecated
+per-pair match.updated on, each registration also writes ~190 records, and
+Tansu's memory storage holds ~14 GiB of them). The catalog and the postings are
+loaded before the registrations, so each pair is scored once. Figures of one
+run: services/matcher/README.md, "Measured".
 
     .venv/bin/python bench/matcher_bench.py            # ~5 minutes
     .venv/bin/python bench/matcher_bench.py --skip-kafka
-    .venv/bin/python bench/matcher_bench.py --full      # ~1 hour, ~20 GiB: part 2 at full size
+    ITM_MATCHER_LEGACY_MATCH_UPDATED=false .venv/bin/python bench/matcher_bench.py --full
 """
 
 from __future__ import annotations
