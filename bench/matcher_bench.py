@@ -34,7 +34,7 @@ Part 2, the real thing (Tansu + Redis on free ports, the matcher as a process):
   +-0.5 s of its run time). Peak memory is the processes' VmHWM.
 
 Default Kafka org: 10,000 employees and 1,000 opportunities (a few minutes).
-``--full`` runs part 2 at 100,000 x 10,000 too: 20-30 minutes on a 2-core
+``--full`` runs part 2 at 100,000 x 10,000 too: about 12 minutes on a 2-core
 machine with ``ITM_MATCHER_LEGACY_MATCH_UPDATED=false`` (with the deprecated
 per-pair match.updated on, each registration also writes ~190 records, and
 Tansu's memory storage holds ~14 GiB of them). The catalog and the postings are
