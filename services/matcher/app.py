@@ -160,6 +160,7 @@ class Unacked:
         self._by_tp: dict[TopicPartition, collections.deque] = {}
 
     def add(self, tp: TopicPartition, offset: int, delivered: asyncio.Future) -> None:
+        self.oldest(tp)  # drops the delivered ones ahead, so len() walks only what may still be pending
         self._by_tp.setdefault(tp, collections.deque()).append((offset, delivered))
 
     def oldest(self, tp: TopicPartition) -> int | None:

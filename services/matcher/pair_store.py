@@ -210,13 +210,8 @@ class PairScores:
             added = np.setdiff1d(new_o, old_o, assume_unique=True).tolist()
         else:
             added = new_o.tolist()
-        holders = self._holders
-        for o in added:  # _hold, inline: a registration holds ~190 pairs
-            held = holders.get(o)
-            if held is None:
-                holders[o] = array("i", (i,))
-            else:
-                held.append(i)
+        for o in added:
+            self._hold(o, i)
         self._pairs += len(new_o) - len(old_o)
         if len(new_o):
             self._rows[i] = _pack(new_o, new_s)
